@@ -1,0 +1,26 @@
+# Shared paths and target functions. Outputs live under results/<run_name>/ so that runs with
+# different configs never mix (and a report only sees its own run).
+import dnorm.config
+
+dnorm.config.check_config(config, "config")
+
+RESULTS = f"results/{config['run_name']}"
+DATASETS = sorted(config["datasets"])
+SYNTHETIC_DATASETS = [d for d in DATASETS if config["datasets"][d]["source"] == "synthetic"]
+
+
+def dataset_pattern(names):
+    """Wildcard constraint matching exactly ``names`` (a never-matching one if empty)."""
+    return "|".join(names) if names else "(?!)"
+
+
+def cropped_manifests(wildcards):
+    return expand(f"{RESULTS}/cropped/{{dataset}}/manifest.csv", dataset=DATASETS)
+
+
+def all_targets():
+    return [
+        f"{RESULTS}/tables/domain_gap.csv",
+        f"{RESULTS}/figures/fig2_intensity_distributions.png",
+        f"{RESULTS}/figures/fig2b_site_distributions.png",
+    ]
