@@ -37,6 +37,12 @@ def run_domain_gap(args: argparse.Namespace) -> None:
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
+def run_ingest(args: argparse.Namespace) -> None:
+    from dnorm.ingest import run_ingest_command
+
+    run_ingest_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dnorm", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -50,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="study config (repeat to override; default: the embedded default)")
     synth.add_argument("--datasets", nargs="+", metavar="NAME", help="only these datasets (default: all synthetic)")
     synth.set_defaults(handler=run_synth)
+
+    from dnorm.ingest import add_ingest_arguments
+
+    ingest = commands.add_parser("ingest", help="convert iSEG-2017, MRBrainS13 or ABIDE (FreeSurfer) to NIfTI + manifest")
+    add_ingest_arguments(ingest)
+    ingest.set_defaults(handler=run_ingest)
 
     gap = commands.add_parser("domain-gap", help="per-dataset class intensities and GM/WM separation",
                               description="Print, per dataset, mean class intensities, the GM/WM separation "

@@ -98,7 +98,8 @@ def harmonize_datasets(
 
 
 def harmonize_subject(row: pd.Series, target, clip_percentile: float, out_dir: Path, split: str) -> dict:
-    """Pad one subject's volumes to ``target`` and scale its images to [0, 1]."""
+    """Pad one subject's volumes to ``target`` and scale its images to [0, 1]. Written as
+    uncompressed NIfTI so training can memory-map them instead of loading every volume."""
     labels, label_affine = load_labels(row.label)
     padded_labels, padded_affine = pad(labels, label_affine, target)
     brain = padded_labels > 0
@@ -107,8 +108,8 @@ def harmonize_subject(row: pd.Series, target, clip_percentile: float, out_dir: P
         if row[column]:
             image, affine = load_volume(row[column])
             padded, _ = pad(image, affine, target)
-            record[column] = str(out_dir / f"{row.subject}_{column}.nii.gz")
+            record[column] = str(out_dir / f"{row.subject}_{column}.nii")
             save_nifti(scale_to_unit(padded, brain, clip_percentile), padded_affine, record[column])
-    record["label"] = str(out_dir / f"{row.subject}_label.nii.gz")
+    record["label"] = str(out_dir / f"{row.subject}_label.nii")
     save_nifti(padded_labels, padded_affine, record["label"])
     return record
