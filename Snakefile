@@ -17,6 +17,7 @@ report: "rules/report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/preprocess.smk"
+include: "rules/training.smk"
 include: "rules/figures.smk"
 
 

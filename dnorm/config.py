@@ -73,6 +73,10 @@ def check_config(config: dict, source: str = "config") -> None:
         low, high = dataset.get("brain_scale", [1.0, 1.0])
         if low > high:
             raise ValueError(f"{where}.brain_scale {dataset['brain_scale']} must be [low, high]")
+    from dnorm.training.experiment import experiment_from_config
+
+    for name in config.get("experiments", {}):
+        experiment_from_config(name, config)
 
 
 def load_config(*paths: str | os.PathLike) -> dict:

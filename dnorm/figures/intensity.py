@@ -59,7 +59,7 @@ def plot_dataset_distributions(table: pd.DataFrame, path: str) -> None:
         axis.set(title=dataset, xlabel="T1 intensity (scaled to [0, 1])", ylabel="density", xlim=(0, 1))
     fig.suptitle("Per-class T1 intensity distributions after preprocessing")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_site_distributions(table: pd.DataFrame, dataset: str, path: str) -> None:
@@ -74,10 +74,10 @@ def plot_site_distributions(table: pd.DataFrame, dataset: str, path: str) -> Non
     if axes[-1].get_legend() is not None:
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1.0), ncol=1, fontsize=7, title="site")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig, path: str) -> None:
+def save_figure(fig, path: str) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     plt.close(fig)

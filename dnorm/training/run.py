@@ -1,0 +1,71 @@
+"""Train one experiment end to end: data, trainer, and the saved model with its model card."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+import dnorm
+from dnorm.io import atomic_path
+from dnorm.manifest import read_manifest
+from dnorm.training.data import PatchSet
+from dnorm.training.device import select_device
+from dnorm.training.experiment import Experiment
+from dnorm.training.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+
+def load_patch_sets(experiment: Experiment, training: dict, manifest_path: str, patch_tables) -> tuple[PatchSet, PatchSet]:
+    manifest = read_manifest(manifest_path)
+    patches = pd.concat([pd.read_csv(p, dtype={"subject": str}) for p in patch_tables], ignore_index=True)
+    options = dict(datasets=experiment.datasets, modalities=experiment.modalities,
+                   patch_size=training["patch_size"], standardize=experiment.standardize)
+    bias = training["bias_probability"] if experiment.bias_augmentation else 0.0
+    train = PatchSet(manifest, patches[patches.split == "train"], bias_probability=bias, **options)
+    val = PatchSet(manifest, patches[patches.split == "val"], **options)
+    return train, val
+
+
+def train_experiment(experiment: Experiment, training: dict, seed: int, manifest_path: str, patch_tables,
+                     model_path: str, history_path: str, card_path: str, checkpoint_path: str,
+                     gpus: int = 1, threads: int | None = None) -> dict:
+    """Train ``experiment``; write the model (weights + how to rebuild them), the per-epoch
+    history CSV and the model card JSON, each atomically. Returns the model card."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = select_device(gpus)
+    train, val = load_patch_sets(experiment, training, manifest_path, patch_tables)
+    log.info("%s on %s: %d training and %d validation patches", experiment.name, device, len(train), len(val))
+    trainer = Trainer(experiment, training, seed, device, train, val, checkpoint_path)
+    history = pd.DataFrame(trainer.fit())
+    with atomic_path(history_path) as tmp:
+        history.to_csv(tmp, index=False, float_format="%.6g")
+    card = model_card(experiment, training, seed, history, trainer)
+    with atomic_path(model_path) as tmp:
+        torch.save({"card": card, "networks": trainer.networks.cpu().state_dict()}, tmp)
+    with atomic_path(card_path) as tmp:
+        tmp.write_text(json.dumps(card, indent=2, default=str))
+    return card
+
+
+def model_card(experiment: Experiment, training: dict, seed: int, history: pd.DataFrame, trainer: Trainer) -> dict:
+    """What a user (and ``dnorm normalize``) needs to know about a trained model."""
+    last = history.iloc[-1].to_dict() if len(history) else {}
+    return {
+        "experiment": experiment.to_dict(),
+        "training": training,
+        "seed": seed,
+        "networks": sorted(trainer.networks.keys()),
+        "validation": {k: v for k, v in last.items() if k.startswith("val_")},
+        "epochs": int(len(history)),
+        "device": str(trainer.device),
+        "autocast": str(trainer.dtype),
+        "channels_last": trainer.channels_last,
+        "versions": {"dnorm": dnorm.__version__, "torch": torch.__version__, "python": platform.python_version()},
+    }

@@ -1,0 +1,79 @@
+# Stage 3: patch centres (once per dataset, shared by every experiment), then one training job
+# per experiment. Checkpoints live outside the declared outputs, so a killed job resumes.
+
+
+rule sample_patches:
+    input:
+        manifest=f"{RESULTS}/preprocessed/manifest.csv",
+    output:
+        patches=f"{RESULTS}/patches/{{dataset}}.csv",
+    params:
+        counts={
+            "train": config["training"]["train_patches_per_dataset"],
+            "val": config["training"]["val_patches_per_dataset"],
+        },
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/sample_patches/{{dataset}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/dnorm.yaml"
+    script:
+        "../workflow_scripts/sample_patches.py"
+
+
+rule train_model:
+    input:
+        manifest=f"{RESULTS}/preprocessed/manifest.csv",
+        patches=experiment_patch_tables,
+    output:
+        model=f"{RESULTS}/models/{{experiment}}/model.pt",
+        history=f"{RESULTS}/models/{{experiment}}/history.csv",
+        card=f"{RESULTS}/models/{{experiment}}/model_card.json",
+    params:
+        experiment=lambda wildcards: dnorm_experiment(wildcards.experiment),
+        training=config["training"],
+        seed=config["seed"],
+        checkpoint=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.experiment}/last.pt",
+    log:
+        f"{RESULTS}/logs/train_model/{{experiment}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_model/{{experiment}}.tsv"
+    wildcard_constraints:
+        experiment=EXPERIMENT_PATTERN,
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/dnorm.yaml"
+    script:
+        "../workflow_scripts/train_model.py"
+
+
+rule plot_training_curves:
+    input:
+        histories=expand(f"{RESULTS}/models/{{experiment}}/history.csv", experiment=EXPERIMENTS),
+    output:
+        figure=report(
+            f"{RESULTS}/figures/training_curves.png",
+            caption="report/training_curves.rst",
+            category="2. Training",
+            labels={"figure": "training curves"},
+        ),
+    params:
+        experiments=EXPERIMENTS,
+    log:
+        f"{RESULTS}/logs/plot_training_curves.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/dnorm.yaml"
+    script:
+        "../workflow_scripts/plot_training_curves.py"
