@@ -50,8 +50,11 @@ def time_steps(step, batches: int) -> float:
 
 
 def conv_reference(batch: Batch, width: int, channels_last: bool, dtype) -> float:
-    conv = torch.nn.Conv3d(batch.image.shape[1], width, 3, padding=1)
-    image = batch.image.contiguous(memory_format=torch.channels_last_3d) if channels_last else batch.image
+    """A single width->width 3x3x3 convolution at full patch resolution: the U-Nets' most
+    expensive layer type, so the ratio tells how many such layers a training step costs."""
+    conv = torch.nn.Conv3d(width, width, 3, padding=1)
+    image = batch.image.repeat(1, width // batch.image.shape[1], 1, 1, 1)
+    image = image.contiguous(memory_format=torch.channels_last_3d) if channels_last else image
     if channels_last:
         conv = conv.to(memory_format=torch.channels_last_3d)
 
@@ -64,10 +67,10 @@ def conv_reference(batch: Batch, width: int, channels_last: bool, dtype) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--config", nargs="+", default=["config/config.yaml"], help="config file(s), later override earlier")
     parser.add_argument("--batches", type=int, default=12)
     args = parser.parse_args()
-    config = load_config(args.config)
+    config = load_config(*args.config)
     device = select_device(1)
     methods = (("unet", 0.0), ("preprocessor", 0.0), ("ours", 1.5))
     print(f"device {device}, threads {torch.get_num_threads()}, batch {config['training']['batch_size']}")
@@ -82,7 +85,7 @@ def main() -> None:
             if reference is None:
                 reference = conv_reference(patches.batch, training["segmenter"]["width"], trainer.channels_last, trainer.dtype)
                 print(f"[{precision} -> autocast {trainer.dtype}, channels_last {trainer.channels_last}] "
-                      f"bare Conv3d(1->{training['segmenter']['width']}) fwd+bwd: "
+                      f"bare Conv3d({training['segmenter']['width']}->{training['segmenter']['width']}) fwd+bwd: "
                       f"{len(patches) / reference:.1f} patches/s")
             seconds = time_steps(lambda: trainer.train_step(patches.batch, EpochStats()), args.batches)
             rate = len(patches) / seconds

@@ -44,7 +44,7 @@ rule train_model:
         f"{RESULTS}/benchmarks/train_model/{{experiment}}.tsv"
     wildcard_constraints:
         experiment=EXPERIMENT_PATTERN,
-    threads: workflow.cores
+    threads: 4  # capped to --cores locally; profiles may set-threads
     resources:
         gpu=1,
         mem_mb=8000,

@@ -17,6 +17,7 @@ class Experiment:
     modalities: tuple[str, ...] = ("t1",)
     adversarial_weight: float = 0.0  # lambda of Eq. (3)
     bias_augmentation: bool = False
+    epochs: int | None = None  # None: the training section's epochs
 
     @property
     def uses_generator(self) -> bool:
@@ -57,4 +58,5 @@ def experiment_from_config(name: str, config: dict) -> Experiment:
     if entry["method"] != "ours" and weight != 0:
         raise ValueError(f"{where}.lambda must be 0 for method {entry['method']!r} (it has no discriminator)")
     return Experiment(name=name, method=entry["method"], datasets=tuple(entry["datasets"]), modalities=modalities,
-                      adversarial_weight=weight, bias_augmentation=bool(entry.get("bias_augmentation", False)))
+                      adversarial_weight=weight, bias_augmentation=bool(entry.get("bias_augmentation", False)),
+                      epochs=entry.get("epochs"))

@@ -39,13 +39,14 @@ def train_experiment(experiment: Experiment, training: dict, seed: int, manifest
     history CSV and the model card JSON, each atomically. Returns the model card."""
     if threads:
         torch.set_num_threads(threads)
+    if experiment.epochs is not None:
+        training = training | {"epochs": experiment.epochs}
     device = select_device(gpus)
     train, val = load_patch_sets(experiment, training, manifest_path, patch_tables)
     log.info("%s on %s: %d training and %d validation patches", experiment.name, device, len(train), len(val))
-    trainer = Trainer(experiment, training, seed, device, train, val, checkpoint_path)
+    trainer = Trainer(experiment, training, seed, device, train, val, checkpoint_path, history_path)
     history = pd.DataFrame(trainer.fit())
-    with atomic_path(history_path) as tmp:
-        history.to_csv(tmp, index=False, float_format="%.6g")
+    trainer.write_history()  # also when resuming a run whose last epoch was already done
     card = model_card(experiment, training, seed, history, trainer)
     with atomic_path(model_path) as tmp:
         torch.save({"card": card, "networks": trainer.networks.cpu().state_dict()}, tmp)

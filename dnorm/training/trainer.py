@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm import tqdm
 
@@ -78,10 +79,11 @@ class Trainer:
     """Trains one experiment. ``training`` is the config's ``training`` section."""
 
     def __init__(self, experiment: Experiment, training: dict, seed: int, device: torch.device,
-                 train: PatchSet, val: PatchSet, checkpoint_path: str | Path):
+                 train: PatchSet, val: PatchSet, checkpoint_path: str | Path, history_path: str | Path | None = None):
         self.experiment, self.training, self.seed, self.device = experiment, training, seed, device
         self.train_set, self.val_set = train, val
         self.checkpoint_path = Path(checkpoint_path)
+        self.history_path = Path(history_path) if history_path else None
         torch.manual_seed(seed)
         self.networks = build_networks(experiment, training).to(device)
         self.channels_last = use_channels_last(device, training["channels_last"])
@@ -91,6 +93,7 @@ class Trainer:
         self.class_weights = torch.tensor(training["class_weights"], dtype=torch.float32, device=device)
         self._build_optimizers()
         self.history: list[dict] = []
+        self.iteration = 0  # joint-training iterations done (restored on resume)
         self.epochs = int(training["epochs"])
 
     def _build_optimizers(self) -> None:
@@ -136,12 +139,19 @@ class Trainer:
             seg_loss = weighted_dice_loss(logits, labels, self.class_weights)
             adversarial = (generator_adversarial_loss(self.networks["discriminator"](generated))
                            if "discriminator" in self.networks else torch.zeros((), device=self.device))
-            loss = seg_loss + self.experiment.adversarial_weight * adversarial
+            loss = seg_loss + self.adversarial_weight() * adversarial
         self.task_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.task_optimizer.step()
         stats.add_losses(seg_loss=seg_loss.item(), adversarial_loss=adversarial.item(), d_loss=d_loss.item())
         stats.add_segmentation(logits.detach(), labels)
+        self.iteration += 1
+
+    def adversarial_weight(self) -> float:
+        """lambda, ramped up linearly over the first ``adversarial_rampup`` share of the joint
+        training iterations (0: the paper's constant lambda from the start)."""
+        ramp = self.training["adversarial_rampup"] * self.epochs * -(-len(self.train_set) // self.training["batch_size"])
+        return self.experiment.adversarial_weight * (min(1.0, self.iteration / ramp) if ramp > 0 else 1.0)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -164,34 +174,67 @@ class Trainer:
         return stats.summary("val")
 
     # ----------------------------------------------------------------- epochs
-    def train_epoch(self, epoch: int) -> dict[str, float]:
-        rng = np.random.default_rng([self.seed, epoch])
-        torch.manual_seed(int(rng.integers(2**31)))  # dropout draws, reproducible per epoch
+    def warmup_step(self, batch: Batch, stats: EpochStats) -> None:
+        """G as an auto-encoder (mean squared error to its input), as the authors' code does
+        before joint training: G then starts near the identity, its output looks real to D,
+        and the adversarial term refines rather than fights the segmentation loss."""
+        image, _, _ = self._to_device(batch)
+        with autocast(self.device, self.dtype):
+            loss = torch.nn.functional.mse_loss(self.networks["generator"](image).float(), image.float())
+        self.task_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.task_optimizer.step()
+        stats.add_losses(reconstruction_loss=loss.item())
+
+    def run_epoch(self, index: int, step, label: str) -> dict[str, float]:
+        """One pass over the training patches with ``step``; shuffling, augmentation and dropout
+        are seeded from (seed, ``index``) so the pass is reproducible on its own."""
+        rng = np.random.default_rng([self.seed, index])
+        torch.manual_seed(int(rng.integers(2**31)))
         self.networks.train()
         stats = EpochStats()
         batches = self.train_set.batches(self.training["batch_size"], rng)
         total = -(-len(self.train_set) // self.training["batch_size"])
-        for batch in tqdm(batches, total=total, desc=f"{self.experiment.name} epoch {epoch + 1}/{self.epochs}",
-                          mininterval=10.0, leave=False):
-            self.train_step(batch, stats)
+        for batch in tqdm(batches, total=total, desc=f"{self.experiment.name} {label}", mininterval=10.0, leave=False):
+            step(batch, stats)
         return stats.summary("train")
+
+    def schedule(self) -> list[tuple[str, int]]:
+        """The passes of a run: generator warm-up epochs (if the method has G), then epochs."""
+        warmup = int(self.training["generator_warmup_epochs"]) if "generator" in self.networks else 0
+        return [("warmup", e) for e in range(warmup)] + [("train", e) for e in range(self.epochs)]
 
     def fit(self) -> list[dict]:
         """Train from the last checkpoint (if it belongs to this run) to the last epoch."""
-        start = self._resume()
-        for epoch in range(start, self.epochs):
+        passes = self.schedule()
+        for index in range(self._resume(), len(passes)):
+            phase, epoch = passes[index]
             began = time.perf_counter()
-            row = {"epoch": epoch + 1, **self.train_epoch(epoch), **self.validate()}
-            row["lr"] = self.task_optimizer.param_groups[0]["lr"]
-            self.task_schedule.step()
-            if self.d_schedule is not None:
-                self.d_schedule.step(row["val_d_loss"])
+            if phase == "warmup":
+                row = {"phase": phase, "epoch": epoch + 1,
+                       **self.run_epoch(index, self.warmup_step, f"warm-up {epoch + 1}")}
+            else:
+                row = {"phase": phase, "epoch": epoch + 1,
+                       **self.run_epoch(index, self.train_step, f"epoch {epoch + 1}/{self.epochs}"), **self.validate()}
+                row["lr"] = self.task_optimizer.param_groups[0]["lr"]
+                row["lambda"] = self.adversarial_weight()
+                self.task_schedule.step()
+                if self.d_schedule is not None:
+                    self.d_schedule.step(row["val_d_loss"])
             row["seconds"] = time.perf_counter() - began
             row["patches_per_second"] = len(self.train_set) / max(row["seconds"], 1e-9)
             self.history.append(row)
-            log.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in row.items()})
-            self.save_checkpoint(epoch + 1)
+            log.info("%s %d: %s", phase, epoch + 1,
+                     {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+            self.save_checkpoint(index + 1)
+            self.write_history()
         return self.history
+
+    def write_history(self) -> None:
+        """The per-epoch CSV, rewritten after every epoch so progress can be followed."""
+        if self.history_path is not None:
+            with atomic_path(self.history_path) as tmp:
+                pd.DataFrame(self.history).to_csv(tmp, index=False, float_format="%.6g")
 
     # ----------------------------------------------------------------- checkpoints
     def fingerprint(self) -> str:
@@ -200,18 +243,19 @@ class Trainer:
                     "train": len(self.train_set), "val": len(self.val_set)}
         return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
-    def state(self, epochs_done: int) -> dict:
+    def state(self, passes_done: int) -> dict:
         return {
-            "fingerprint": self.fingerprint(), "epochs_done": epochs_done, "history": self.history,
+            "fingerprint": self.fingerprint(), "passes_done": passes_done, "history": self.history,
+            "iteration": self.iteration,
             "networks": self.networks.state_dict(), "task_optimizer": self.task_optimizer.state_dict(),
             "task_schedule": self.task_schedule.state_dict(),
             "d_optimizer": self.d_optimizer.state_dict() if self.d_optimizer else None,
             "d_schedule": self.d_schedule.state_dict() if self.d_schedule else None,
         }
 
-    def save_checkpoint(self, epochs_done: int) -> None:
+    def save_checkpoint(self, passes_done: int) -> None:
         with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(self.state(epochs_done), tmp)
+            torch.save(self.state(passes_done), tmp)
 
     def _resume(self) -> int:
         if not self.checkpoint_path.is_file():
@@ -227,5 +271,6 @@ class Trainer:
             self.d_optimizer.load_state_dict(state["d_optimizer"])
             self.d_schedule.load_state_dict(state["d_schedule"])
         self.history = list(state["history"])
-        log.info("resumed %s after epoch %d", self.experiment.name, state["epochs_done"])
-        return int(state["epochs_done"])
+        self.iteration = int(state["iteration"])
+        log.info("resumed %s after pass %d", self.experiment.name, state["passes_done"])
+        return int(state["passes_done"])

@@ -55,8 +55,8 @@ def test_outputs_have_the_expected_shapes(study, tmp_path):
 def test_lambda_zero_trains_no_discriminator(study, tmp_path, method, weight):
     trainer = trainer_for(study, tmp_path, method=method, weight=weight, epochs=1)
     assert "discriminator" not in trainer.networks and trainer.d_optimizer is None
-    history = trainer.fit()
-    assert "val_d_accuracy" not in history[0] and history[0]["train_d_loss"] == 0
+    rows = [row for row in trainer.fit() if row["phase"] == "train"]
+    assert "val_d_accuracy" not in rows[0] and rows[0]["train_d_loss"] == 0
 
 
 def test_discriminator_is_updated_three_times_per_iteration(study, tmp_path):
@@ -68,6 +68,23 @@ def test_discriminator_is_updated_three_times_per_iteration(study, tmp_path):
 
     trainer.train_step(next(trainer.train_set.batches(4)), EpochStats())
     assert len(calls) == 3
+
+
+def test_generator_warm_up_precedes_joint_training(study, tmp_path):
+    trainer = trainer_for(study, tmp_path, epochs=1)
+    history = trainer.fit()
+    assert [row["phase"] for row in history] == ["warmup", "train"]
+    assert history[0]["train_reconstruction_loss"] > 0
+
+
+def test_adversarial_weight_ramps_up_to_lambda(study, tmp_path):
+    trainer = trainer_for(study, tmp_path, adversarial_rampup=0.5, epochs=2)
+    per_epoch = len(trainer.train_set) // 4  # 32 patches, batch 4: 8 iterations, ramp over 8
+    assert trainer.adversarial_weight() == 0.0
+    trainer.iteration = per_epoch // 2
+    assert trainer.adversarial_weight() == pytest.approx(0.75)
+    trainer.iteration = per_epoch * 2
+    assert trainer.adversarial_weight() == 1.5
 
 
 def test_segmentation_only_methods_have_no_generator(study, tmp_path):
@@ -93,8 +110,8 @@ def test_training_killed_with_sigkill_resumes_to_identical_weights(study, tmp_pa
     assert process.poll() is None, "training finished before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    epochs_done = torch.load(checkpoint, weights_only=False)["epochs_done"]
-    assert 1 <= epochs_done < 4 and not resumed.exists()
+    passes_done = torch.load(checkpoint, weights_only=False)["passes_done"]
+    assert 1 <= passes_done < 4 and not resumed.exists()
 
     assert run_resume_script(study, checkpoint, resumed).wait(timeout=300) == 0
     expected, actual = torch.load(reference), torch.load(resumed)

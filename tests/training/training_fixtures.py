@@ -51,7 +51,7 @@ def write_study(folder: Path, seed: int = 0) -> Path:
 def tiny_training(**overrides) -> dict:
     training = {
         "patch_size": 16, "train_patches_per_dataset": 16, "val_patches_per_dataset": 8, "batch_size": 4,
-        "epochs": 2, "discriminator_steps": 3,
+        "epochs": 2, "discriminator_steps": 3, "generator_warmup_epochs": 1, "adversarial_rampup": 0.5,
         "generator": {"width": 2, "depth": 2, "max_width": 8, "upsampling": "trilinear", "activation": "leaky_relu"},
         "segmenter": {"width": 2, "depth": 2, "max_width": 8, "upsampling": "trilinear", "activation": "leaky_relu"},
         "discriminator": {"channels": [4, 8], "dropout": 0.25},

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -14,30 +9,9 @@ import pytest
 
 from dnorm.manifest import read_manifest
 
-REPO = Path(__file__).resolve().parents[2]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+from workflow_helpers import REPO, snakemake
+
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([*SNAKEMAKE, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """A scratch copy of the workflow (links to the repo's files), so results stay out of the repo."""
-    root = tmp_path_factory.mktemp("workflow")
-    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
-        (root / name).symlink_to(REPO / name)
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_run(workdir) -> Path:
-    result = snakemake(workdir, "--configfile", "config/tiny.yaml", "--cores", "2")
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir / "results" / "tiny"
 
 
 def test_manifest_splits_and_common_shape(tiny_run):
@@ -69,18 +43,24 @@ def test_figure_and_tables_are_written(tiny_run):
     assert (gap.gm_wm_separation > 0).all()
 
 
-def test_a_bad_label_fails_its_rule_names_the_file_and_leaves_no_output(tiny_run, workdir):
-    raw = read_manifest(tiny_run / "raw" / "iseg" / "manifest.csv")
+def test_a_bad_label_fails_its_rule_names_the_file_and_leaves_no_output(tmp_path):
+    workdir = tmp_path
+    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
+        (workdir / name).symlink_to(REPO / name)
+    run = workdir / "results" / "tiny"
+    assert snakemake(workdir, "--configfile", "config/tiny.yaml", "--cores", "1",
+                     "results/tiny/raw/iseg/manifest.csv").returncode == 0
+    raw = read_manifest(run / "raw" / "iseg" / "manifest.csv")
     label = nib.load(raw.label[0])
     broken = np.asarray(label.dataobj).copy()
     broken[0, 0, 0] = 7
     nib.save(nib.Nifti1Image(broken, label.affine), raw.label[0])
-    target = "results/tiny/cropped/iseg/manifest.csv"
-    result = snakemake(workdir, "--configfile", "config/tiny.yaml", "--cores", "2", "--force", target)
+    result = snakemake(workdir, "--configfile", "config/tiny.yaml", "--cores", "1",
+                       "results/tiny/cropped/iseg/manifest.csv")
     assert result.returncode != 0
-    log = (tiny_run / "logs" / "preprocess_dataset" / "iseg.log").read_text()
+    log = (run / "logs" / "preprocess_dataset" / "iseg.log").read_text()
     assert f"{raw.label[0]}: unexpected label value(s) [7]" in log
-    assert not (tiny_run / "cropped" / "iseg" / "manifest.csv").exists()
+    assert not (run / "cropped" / "iseg" / "manifest.csv").exists()
 
 
 def test_lint_is_clean(workdir):

@@ -1,0 +1,25 @@
+"""Fixtures for workflow tests: one tiny end-to-end run in a scratch copy of the workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workflow_helpers import REPO, snakemake
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> Path:
+    """A scratch copy of the workflow (links to the repo's files), so results stay out of the repo."""
+    root = tmp_path_factory.mktemp("workflow")
+    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
+        (root / name).symlink_to(REPO / name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(workdir) -> Path:
+    result = snakemake(workdir, "--configfile", "config/tiny.yaml", "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir / "results" / "tiny"

@@ -1,0 +1,43 @@
+"""The self-contained report of the tiny run: built by Snakemake, then opened in headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from workflow_helpers import snakemake
+
+pytestmark = pytest.mark.workflow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def report(tiny_run, workdir):
+    path = tiny_run / "report.html"
+    result = snakemake(workdir, "--configfile", "config/tiny.yaml", "--report", str(path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ERROR" not in result.stderr, result.stderr[-3000:]  # e.g. broken rst in a caption
+    return path
+
+
+def test_report_embeds_every_figure_and_table(report):
+    html = report.read_text()
+    for name in ("fig2_intensity_distributions.png", "fig2b_site_distributions.png", "training_curves.png",
+                 "domain_gap.csv"):
+        assert name in html, name
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    command = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=8000"]
+    dom = subprocess.run([*command, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    for text in ("dnorm", "1. Data", "2. Training", "Workflow"):
+        assert text in dom, text
+    screenshot = tmp_path / "report.png"
+    subprocess.run([*command, "--window-size=1400,1000", f"--screenshot={screenshot}", report.as_uri()],
+                   capture_output=True, timeout=120)
+    assert screenshot.stat().st_size > 50_000
