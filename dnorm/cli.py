@@ -43,6 +43,51 @@ def run_ingest(args: argparse.Namespace) -> None:
     run_ingest_command(args)
 
 
+def _apply(args: argparse.Namespace, **outputs) -> None:
+    """Shared by ``normalize`` and ``segment``: one image, or every T1 image of a folder."""
+    from dnorm.apply import apply_model, apply_to_folder
+
+    options = dict(stride=args.stride, progress=not args.quiet, device=args.device, **outputs)
+    if Path(args.input).is_dir():
+        if args.t2 or args.mask:
+            raise ValueError(f"{args.input}: --t2 and --mask apply to a single image; in a folder, T2 images are "
+                             f"paired by name (<id>_t2.nii.gz) and the brain is T1 > 0")
+        written = [path for files in apply_to_folder(args.model, args.input, args.out, **options).values()
+                   for path in files.values()]
+    else:
+        written = list(apply_model(args.model, args.input, args.out, t2_path=args.t2, mask_path=args.mask,
+                                   **options).values())
+    for path in written:
+        print(path)
+
+
+def run_normalize(args: argparse.Namespace) -> None:
+    _apply(args, write_normalized=True, write_labels=False)
+
+
+def run_segment(args: argparse.Namespace) -> None:
+    _apply(args, write_normalized=False, write_labels=True, write_probabilities=args.probabilities)
+
+
+def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``normalize`` and ``segment``."""
+    parser.add_argument("model", metavar="MODEL", help="trained model file (model.pt from the study's training step)")
+    parser.add_argument("input", metavar="INPUT",
+                        help="skull-stripped T1-weighted NIfTI image (.nii/.nii.gz), or a folder of them named "
+                             "<id>_t1.nii.gz (T2 images paired as <id>_t2.nii.gz)")
+    parser.add_argument("out", metavar="OUT", help="output folder (created if needed)")
+    parser.add_argument("--t2", metavar="PATH",
+                        help="T2-weighted image on the T1's voxel grid (models trained on T1 + T2 need it)")
+    parser.add_argument("--mask", metavar="PATH",
+                        help="brain mask on the T1's voxel grid (non-zero = brain; default: T1 > 0). Voxels "
+                             "outside it are background in the outputs")
+    parser.add_argument("--stride", type=int, default=8, metavar="N",
+                        help="step in voxels between overlapping patches at the model's voxel size; smaller is "
+                             "smoother and slower (default: 8, as in the paper)")
+    parser.add_argument("--device", metavar="DEV", help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dnorm", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -69,6 +114,28 @@ def build_parser() -> argparse.ArgumentParser:
     gap.add_argument("manifest", help="manifest CSV of preprocessed data")
     gap.add_argument("--modality", default="t1", choices=["t1", "t2"])
     gap.set_defaults(handler=run_domain_gap)
+
+    apply_note = ("Inputs must be skull-stripped. They are resampled to the model's voxel size, scaled to "
+                  "[0, 1] as in training, processed in overlapping patches, and the results are resampled back, "
+                  "so every output has the input image's grid (shape and affine).")
+    normalize = commands.add_parser(
+        "normalize", help="harmonize the intensities of new brain MRI with a trained normalizer (generator G)",
+        description="Write <name>_normalized.nii.gz for each input image: the intensities the trained generator "
+                    "produces, in [0, 1]. Needs a model with a generator (methods 'ours' or 'preprocessor'); "
+                    "the segmentation-only baselines cannot normalize. " + apply_note)
+    add_apply_arguments(normalize)
+    normalize.set_defaults(handler=run_normalize)
+
+    segment = commands.add_parser(
+        "segment", help="segment new brain MRI into CSF, grey and white matter with a trained model",
+        description="Write <name>_labels.nii.gz for each T1 image: 0 background, 1 CSF, 2 grey matter, "
+                    "3 white matter (uint8). Class probabilities are averaged over overlapping patches and "
+                    "interpolated back to the input grid before taking the most likely class. " + apply_note)
+    add_apply_arguments(segment)
+    segment.add_argument("--probabilities", action="store_true",
+                         help="also write <name>_probabilities.nii.gz: a 4D image (X×Y×Z×4) of the background, "
+                              "CSF, GM and WM probabilities")
+    segment.set_defaults(handler=run_segment)
     return parser
 
 

@@ -10,6 +10,7 @@ dnorm.config.check_config(config, "config")
 RESULTS = f"results/{config['run_name']}"
 DATASETS = sorted(config["datasets"])
 SYNTHETIC_DATASETS = [d for d in DATASETS if config["datasets"][d]["source"] == "synthetic"]
+IMPORTED_DATASETS = [d for d in DATASETS if d not in SYNTHETIC_DATASETS]
 EXPERIMENTS = sorted(config["experiments"])
 EXPERIMENT_PATTERN = "|".join(re.escape(e) for e in EXPERIMENTS) or "(?!)"
 

@@ -36,6 +36,7 @@ rule train_model:
     params:
         experiment=lambda wildcards: dnorm_experiment(wildcards.experiment),
         training=config["training"],
+        preprocess=config["preprocess"],
         seed=config["seed"],
         checkpoint=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.experiment}/last.pt",
     log:

@@ -89,7 +89,10 @@ def harmonize_datasets(
     for dataset, group in table.groupby("dataset", sort=True):
         if dataset not in splits:
             raise ValueError(f"{manifest_paths}: dataset {dataset!r} has no split fractions in the config")
-        assignment = assign_splits(group.subject.tolist(), splits[dataset], seed, dataset)
+        if (group.split != "").all():  # a user's manifest that fixes its own split keeps it
+            assignment = dict(zip(group.subject, group.split))
+        else:
+            assignment = assign_splits(group.subject.tolist(), splits[dataset], seed, dataset)
         for _, row in group.iterrows():
             rows.append(harmonize_subject(row, target, clip_percentile, out_dir / dataset, assignment[row.subject]))
     manifest = out_dir / "manifest.csv"

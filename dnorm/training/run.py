@@ -34,7 +34,7 @@ def load_patch_sets(experiment: Experiment, training: dict, manifest_path: str, 
 
 def train_experiment(experiment: Experiment, training: dict, seed: int, manifest_path: str, patch_tables,
                      model_path: str, history_path: str, card_path: str, checkpoint_path: str,
-                     gpus: int = 1, threads: int | None = None) -> dict:
+                     gpus: int = 1, threads: int | None = None, preprocess: dict | None = None) -> dict:
     """Train ``experiment``; write the model (weights + how to rebuild them), the per-epoch
     history CSV and the model card JSON, each atomically. Returns the model card."""
     if threads:
@@ -47,7 +47,7 @@ def train_experiment(experiment: Experiment, training: dict, seed: int, manifest
     trainer = Trainer(experiment, training, seed, device, train, val, checkpoint_path, history_path)
     history = pd.DataFrame(trainer.fit())
     trainer.write_history()  # also when resuming a run whose last epoch was already done
-    card = model_card(experiment, training, seed, history, trainer)
+    card = model_card(experiment, training, seed, history, trainer) | {"preprocess": preprocess}
     with atomic_path(model_path) as tmp:
         torch.save({"card": card, "networks": trainer.networks.cpu().state_dict()}, tmp)
     with atomic_path(card_path) as tmp:

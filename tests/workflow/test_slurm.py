@@ -1,0 +1,145 @@
+"""The SLURM profile, end to end: the tiny workflow through ``--profile profiles/slurm`` on a
+throw-away one-node cluster (see slurm_cluster.py), compared with a local run of the same targets.
+
+Needs root (and apt-get, if SLURM is not installed yet); skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from dnorm.manifest import read_manifest
+
+from slurm_cluster import LocalSlurm, install, skip_reason
+from workflow_helpers import REPO
+
+pytestmark = pytest.mark.workflow
+
+TARGETS = ("results/tiny/preprocessed/manifest.csv", "results/tiny/models/unet_iseg/model.pt")
+# The SLURM jobs of those targets: rule -> number of jobs.
+EXPECTED_JOBS = {"synthesize_dataset": 3, "preprocess_dataset": 3, "harmonize_datasets": 1, "sample_patches": 1,
+                 "train_model": 1}
+GPU_RULES = {"train_model"}
+RUN_TIMEOUT_S = 900
+
+
+def scratch_workflow(root: Path) -> Path:
+    """A scratch copy of the workflow (links to the repo's files), as in conftest.workdir."""
+    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
+        (root / name).symlink_to(REPO / name)
+    return root
+
+
+def run_snakemake(workdir: Path, env: dict, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    """Snakemake in ``workdir`` under ``timeout`` (SIGINT first, so it cancels its SLURM jobs); wall time."""
+    env = dict(env, PYTHONPATH=str(REPO))  # `import dnorm` in the jobs; sbatch exports the environment
+    command = ["timeout", "-s", "INT", "-k", "60", str(RUN_TIMEOUT_S), sys.executable, "-m", "snakemake", *args]
+    start = time.monotonic()
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True,
+                            timeout=RUN_TIMEOUT_S + 120)
+    return result, time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    start = time.monotonic()
+    install()
+    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm_cluster"))
+    try:
+        slurm.start()
+        print(f"\n[slurm] cluster installed and up in {time.monotonic() - start:.1f} s ({slurm.root})")
+        yield slurm
+    finally:
+        slurm.stop()
+        assert not slurm.running(), f"daemons still running: {slurm.running()}"
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    workdir = scratch_workflow(tmp_path_factory.mktemp("slurm_workflow"))
+    cpus = int(re.search(r"\bCPUs=(\d+)", cluster.node).group(1))
+    memory = int(re.search(r"\bRealMemory=(\d+)", cluster.node).group(1))
+    result, seconds = run_snakemake(
+        workdir, cluster.env, "--profile", "profiles/slurm", "--configfile", "config/tiny.yaml",
+        # fit the profile's requests (train_model: 8 threads, 16 GB) onto this one node
+        "--max-threads", str(cpus), "--resources", "gpu=1", f"mem_mb={memory}",
+        # poll soon and often: tiny jobs take seconds (MinJobAge stays >= 3 x this)
+        "--slurm-init-seconds-before-status-checks", "5", "--retries", "0", *TARGETS)
+    print(f"[slurm] snakemake --profile profiles/slurm: {seconds:.1f} s wall time "
+          f"(return code {result.returncode})")
+    assert result.returncode == 0, (f"stderr:\n{result.stderr[-6000:]}\n\nslurmctld log:\n"
+                                    f"{cluster.ctld_log.read_text()[-3000:]}")
+    return workdir, result
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    workdir = scratch_workflow(tmp_path_factory.mktemp("local_workflow"))
+    result, seconds = run_snakemake(workdir, dict(os.environ), "--configfile", "config/tiny.yaml", "--cores", "2",
+                                    *TARGETS)
+    print(f"[slurm] the same targets locally (--cores 2): {seconds:.1f} s wall time")
+    assert result.returncode == 0, result.stderr[-6000:]
+    return workdir
+
+
+def slurm_jobs(cluster: LocalSlurm) -> list[dict[str, str]]:
+    """Every job slurmctld still knows (MinJobAge outlasts the run), as ``scontrol show job`` fields."""
+    jobs = []
+    for line in cluster.command("scontrol", "show", "job", "--oneliner").splitlines():
+        if line.strip() and not line.startswith("No jobs"):
+            jobs.append(dict(re.findall(r"(\w+)=(\S*)", line)))
+    return jobs
+
+
+def test_every_job_went_through_slurm_in_its_partition(slurm_run, cluster):
+    workdir, result = slurm_run
+    jobs = [job for job in slurm_jobs(cluster) if job.get("Comment", "").startswith("rule_")]
+    per_rule: dict[str, list[dict]] = {}
+    for job in jobs:
+        rule = next(name for name in EXPECTED_JOBS if job["Comment"].startswith(f"rule_{name}"))
+        per_rule.setdefault(rule, []).append(job)
+    assert {rule: len(found) for rule, found in per_rule.items()} == EXPECTED_JOBS
+    for rule, found in per_rule.items():
+        for job in found:
+            assert job["JobState"] == "COMPLETED", job
+            assert job["Partition"] == ("gpu" if rule in GPU_RULES else "cpu"), job
+            assert ("gpu" in job.get("TresPerJob", "")) == (rule in GPU_RULES), job
+            assert Path(job["WorkDir"]).resolve() == workdir.resolve(), job
+        # the plugin's per-job SLURM logs (kept by the profile)
+        logs = list((workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}").rglob("*.log"))
+        assert sorted(p.stem for p in logs) == sorted(job["JobId"] for job in found), rule
+    # slurmctld's own log: each job was allocated (by the main or the backfill scheduler)
+    started = set(re.findall(r"(?:Allocate|Started) JobId=(\d+)", cluster.ctld_log.read_text()))
+    assert started >= {job["JobId"] for job in jobs}
+
+
+def test_slurm_outputs_match_a_local_run(slurm_run, local_run):
+    slurm_dir, _ = slurm_run
+    slurm_manifest = slurm_dir / TARGETS[0]
+    local_manifest = local_run / TARGETS[0]
+    assert slurm_manifest.read_bytes() == local_manifest.read_bytes()
+    slurm_table, local_table = read_manifest(slurm_manifest), read_manifest(local_manifest)
+    compared = 0
+    for (_, slurm_row), (_, local_row) in zip(slurm_table.iterrows(), local_table.iterrows()):
+        for column in ("t1", "t2", "label"):
+            if not slurm_row[column]:
+                continue
+            ours, theirs = nib.load(slurm_row[column]), nib.load(local_row[column])
+            np.testing.assert_array_equal(np.asarray(ours.dataobj), np.asarray(theirs.dataobj))
+            np.testing.assert_array_equal(ours.affine, theirs.affine)
+            compared += 1
+    assert compared >= 2 * len(slurm_table)
+    for name in ("model.pt", "history.csv", "model_card.json"):
+        assert (slurm_dir / "results/tiny/models/unet_iseg" / name).stat().st_size > 0
