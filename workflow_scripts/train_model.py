@@ -14,4 +14,5 @@ with logged(snakemake.log[0]):
         checkpoint_path=snakemake.params.checkpoint,
         gpus=snakemake.resources.gpu,
         threads=snakemake.threads,
+        preprocess=snakemake.params.preprocess,
     )

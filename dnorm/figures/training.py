@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from dnorm.figures.intensity import save_figure  # noqa: E402
@@ -43,6 +44,7 @@ def plot_training_curves(histories: dict[str, str], path: str) -> None:
             sns.lineplot(data=subset, x="epoch", y="value", hue="experiment", palette=palette, marker="o", ax=axis,
                          legend=(metric == "val_dice_mean"))
         axis.set(title=title, xlabel="epoch", ylabel="")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     if axes[1, 0].get_legend() is not None:
         sns.move_legend(axes[1, 0], "upper left", bbox_to_anchor=(0.0, -0.18), ncol=4, fontsize=8, title=None)
     fig.tight_layout()
