@@ -4,7 +4,11 @@ Debian's slurmctld, slurmd, slurm-client and munge, installed with apt-get when 
 cluster lives entirely in one folder (config, munge key and socket, state, logs), its daemons run
 in the foreground under ``timeout`` (so they die even if a test run is killed) and are stopped by
 :meth:`LocalSlurm.stop`. Client commands find it through the ``SLURM_CONF`` variable of
-:attr:`LocalSlurm.env`; sbatch hands the environment on to the jobs (``--export=ALL``).
+:attr:`LocalSlurm.env`; sbatch hands the environment on to the jobs (``--export=ALL``). Inside a
+job, though, the plugin's jobstep drops every ``SLURM_*`` variable but the job's identity before
+its ``srun``, so srun looks for ``/etc/slurm/slurm.conf``, then ``/run/slurm/conf/slurm.conf``
+(where configless slurmd caches its config): the cluster links ``/run/slurm/conf`` to its own
+config folder while it runs (and refuses to start where either already exists).
 
 One node (this host, its real CPUs and memory from ``slurmd -C``) in two partitions, ``cpu``
 (default) and ``gpu``, with a fake GPU (``Gres=gpu:1``, ``File=/dev/null``: a count-only gres
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")  # a real cluster's config: never touched
+RUN_CONF = Path("/run/slurm/conf")  # where client commands look after SYSTEM_CONF
 DAEMON_LIFETIME_S = 3600  # upper bound on a daemon's life, whatever happens to the test
 MIN_JOB_AGE_S = 1800  # >= 3 x slurm-init-seconds-before-status-checks (40 s in profiles/slurm), and
 # longer than a test run, so that `scontrol show job` still lists every job of the run at its end
@@ -35,6 +41,8 @@ def skip_reason() -> str | None:
         return "a local SLURM cluster needs root (daemons run as root, packages via apt-get)"
     if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
         return "SLURM is not installed and apt-get is not available to install it"
+    if SYSTEM_CONF.exists() or RUN_CONF.exists() or RUN_CONF.is_symlink():
+        return f"this host already has a SLURM configuration ({SYSTEM_CONF} or {RUN_CONF}); not replacing it"
     return None
 
 
@@ -103,6 +111,7 @@ class LocalSlurm:
     env: dict = field(default_factory=dict)
     node: str = ""  # this host's slurm.conf node line (NodeName=... CPUs=... RealMemory=...)
     processes: list = field(default_factory=list)
+    made: list = field(default_factory=list)  # paths created outside root, removed by stop()
 
     @property
     def conf(self) -> Path:
@@ -144,6 +153,13 @@ class LocalSlurm:
         key.write_bytes(os.urandom(1024))
         key.chmod(0o400)
         self.env = dict(os.environ, SLURM_CONF=str(self.conf))
+        if SYSTEM_CONF.exists() or RUN_CONF.exists() or RUN_CONF.is_symlink():
+            raise RuntimeError(f"{SYSTEM_CONF} or {RUN_CONF} exists: another SLURM configuration is in use")
+        if not RUN_CONF.parent.exists():
+            RUN_CONF.parent.mkdir(parents=True)
+            self.made.insert(0, RUN_CONF.parent)
+        RUN_CONF.symlink_to(self.conf.parent, target_is_directory=True)
+        self.made.insert(0, RUN_CONF)
         munge = self.root / "munge"
         self._daemon("munged", "munged", "--foreground", "--force", f"--key-file={key}",
                      f"--socket={munge / 'munge.socket'}", f"--pid-file={munge / 'munged.pid'}",
@@ -174,6 +190,12 @@ class LocalSlurm:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
         self.processes.clear()
+        for path in self.made:
+            if path.is_symlink():
+                path.unlink()
+            elif path.is_dir():
+                path.rmdir()
+        self.made.clear()
 
     def running(self) -> list[str]:
         return [name for name, process in self.processes if process.poll() is None]

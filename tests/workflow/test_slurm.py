@@ -64,6 +64,7 @@ def cluster(tmp_path_factory):
     finally:
         slurm.stop()
         assert not slurm.running(), f"daemons still running: {slurm.running()}"
+        assert not slurm.made, f"left behind: {slurm.made}"
 
 
 @pytest.fixture(scope="module")
