@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dnorm.io import check_same_grid, load_labels, load_volume, save_nifti, spacing_of
+from dnorm.io import check_same_grid, load_image, load_labels, load_volume, save_nifti, spacing_of
 from dnorm.manifest import format_spacing, read_manifest, write_manifest
 from dnorm.preprocess.geometry import bounding_box, common_shape, crop, pad, scale_to_unit
 from dnorm.preprocess.resample import LINEAR, NEAREST, resample_file
@@ -66,7 +66,7 @@ def preprocess_dataset(manifest_path: str | Path, spacing_mm: float, out_dir: st
     rows = []
     for _, row in table.iterrows():
         rows.append(preprocess_subject(row, spacing_mm, out_dir))
-        log.info("%s/%s cropped to %s", row.dataset, row.subject, load_volume(rows[-1]["label"])[0].shape)
+        log.info("%s/%s cropped to %s", row.dataset, row.subject, load_image(rows[-1]["label"]).shape)
     manifest = out_dir / "manifest.csv"
     write_manifest(pd.DataFrame(rows), manifest)
     return manifest
@@ -82,7 +82,7 @@ def harmonize_datasets(
     """
     out_dir = Path(out_dir)
     table = pd.concat([read_manifest(p) for p in manifest_paths], ignore_index=True)
-    shapes = [load_volume(path)[0].shape for path in table.label]
+    shapes = [load_image(path).shape[:3] for path in table.label]  # headers only: no voxel reads
     target = common_shape(shapes, min_shape)
     log.info("common shape %s over %d subjects", target, len(table))
     rows = []
