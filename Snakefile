@@ -19,6 +19,7 @@ include: "rules/data.smk"
 include: "rules/preprocess.smk"
 include: "rules/training.smk"
 include: "rules/figures.smk"
+include: "rules/evaluation.smk"
 
 
 rule all:

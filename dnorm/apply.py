@@ -6,12 +6,12 @@ The thin file-level wrapper behind ``dnorm normalize`` and ``dnorm segment``. Fo
 1. checks the inputs (NIfTI files, readable, 3D, finite; T2 and mask on the T1's voxel grid);
 2. preprocesses them as the training data were (SPEC 3.3, :mod:`dnorm.preprocess.pipeline`):
    resample to the model's isotropic spacing with ANTs (linear for images, nearest for the mask),
-   take the brain as ``mask > 0`` (``--mask``) or else ``T1 > 0``, zero everything outside it, crop
-   to the brain's bounding box, zero-pad (centred) to at least the patch size, and scale each
-   modality to [0, 1] by its brain ``clip_percentile`` (both read from the model card);
-3. runs :func:`dnorm.inference.predict.predict_volume` (sliding windows, averaged outputs);
-4. brings the outputs back to the **input grid**: the cropped, padded result is put back into the
-   isotropic grid (background probability 1 and intensity 0 outside the brain box), that grid is
+   take the brain as ``mask > 0`` (``--mask``) or else ``T1 > 0``, zero everything outside it and
+   scale each modality to [0, 1] by its brain ``clip_percentile`` (both read from the model card);
+3. runs :func:`dnorm.inference.brain_box.predict_in_brain_box` (sliding windows laid out over the
+   brain's bounding box, averaged outputs), the very function the workflow's evaluation runs;
+4. brings the outputs back to the **input grid**: on the isotropic grid, voxels no window
+   reached get background probability 1 and intensity 0, that grid is
    extended by one edge-replicated voxel on each side so it covers every input voxel centre, and
    ANTs resamples it onto the input image's own grid with linear interpolation: the normalized
    image channel by channel, the segmentation as its four class-probability maps, whose argmax
@@ -38,10 +38,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from dnorm.inference.predict import experiment_of, load_model, predict_volume
+from dnorm.inference.brain_box import predict_in_brain_box
+from dnorm.inference.predict import experiment_of, load_model
 from dnorm.inference.windows import check_int, check_patch_stride
 from dnorm.io import check_same_grid, load_volume, save_nifti
-from dnorm.preprocess.geometry import bounding_box, centred_padding, scale_to_unit
+from dnorm.preprocess.geometry import scale_to_unit
 from dnorm.preprocess.resample import LINEAR, NEAREST
 
 log = logging.getLogger(__name__)
@@ -244,37 +245,23 @@ def apply_model(
         brain = iso_grid.numpy() > 0
     if not brain.any():
         raise ValueError(f"{t1_path}: the brain vanishes when resampled to the model's {spacing_mm} mm spacing")
-    box = bounding_box(brain)
-    cropped_shape = tuple(s.stop - s.start for s in box)
-    padding = centred_padding(cropped_shape, [max(n, patch_size) for n in cropped_shape])
-    brain_box = np.pad(brain[box], padding)
-    volume = np.stack([
-        scale_to_unit(np.pad(np.where(brain, np.maximum(image.numpy(), 0.0), 0.0)[box], padding), brain_box,
-                      percentile)
-        for image in isotropic.values()
-    ])
+    volume = np.stack([scale_to_unit(np.where(brain, np.maximum(image.numpy(), 0.0), 0.0), brain, percentile)
+                       for image in isotropic.values()])
 
-    # 3. Predict.
+    # 3. Predict inside the brain's bounding box (windows anchored at the box, as in evaluation).
     device = _default_device(device)
     networks.to(device)
     log.info("%s: %s on a %s grid at %g mm", t1_path, name, "×".join(map(str, volume.shape[1:])), spacing_mm)
-    probabilities, normalized = predict_volume(volume, networks, card, stride=stride, mask=brain_box,
-                                               batch_size=batch_size, device=device, progress=progress)
+    probabilities, normalized = predict_in_brain_box(volume, brain, networks, card, stride=stride,
+                                                     batch_size=batch_size, device=device, progress=progress)
 
-    # 4. Back to the input grid: undo the padding, put the box back, resample linearly.
-    unpad = tuple(slice(before, before + n) for (before, _), n in zip(padding, cropped_shape))
-    iso_shape = brain.shape
-    full = np.zeros((len(probabilities), *iso_shape), dtype=np.float32)
-    full[0] = 1.0  # background outside the brain box
-    box_probabilities = probabilities[(slice(None), *unpad)]
-    uncovered = box_probabilities.sum(axis=0) == 0  # in no evaluated window: no brain nearby
-    box_probabilities[0][uncovered] = 1.0
-    full[(slice(None), *box)] = box_probabilities
+    # 4. Back to the input grid: background where no window reached, resample linearly.
+    probabilities[0][probabilities.sum(axis=0) == 0] = 1.0  # in no evaluated window: no brain nearby
     outputs: dict[str, Path] = {}
     out_dir = Path(out_dir)
     background = ~brain_input
     if write_labels or write_probabilities:
-        resampled = _to_input_grid(full, iso_grid, reference)
+        resampled = _to_input_grid(probabilities, iso_grid, reference)
         resampled[:, background] = 0.0
         resampled[0][background] = 1.0
         if write_labels:
@@ -285,8 +272,7 @@ def apply_model(
             outputs["probabilities"] = out_dir / f"{stems[0]}_probabilities.nii.gz"
             save_nifti(np.moveaxis(resampled, 0, -1), affine, outputs["probabilities"])
     if normalized_wanted and normalized is not None:
-        images = np.zeros((len(normalized), *iso_shape), dtype=np.float32)
-        images[(slice(None), *box)] = np.where(brain_box, normalized, 0.0)[(slice(None), *unpad)]
+        images = np.where(brain, normalized, 0.0).astype(np.float32)
         resampled = np.clip(_to_input_grid(images, iso_grid, reference), 0.0, 1.0)
         resampled[:, background] = 0.0
         for modality, stem, image in zip(inputs, stems, resampled):

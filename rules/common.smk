@@ -1,8 +1,12 @@
 # Shared paths and target functions. Outputs live under results/<run_name>/ so that runs with
 # different configs never mix (and a report only sees its own run).
 import re
+from argparse import Namespace
 
 import dnorm.config
+from dnorm.evaluation import paper
+from dnorm.evaluation.plan import test_datasets, test_subjects, training_seeds
+from dnorm.manifest import read_manifest
 from dnorm.training.experiment import experiment_from_config
 
 dnorm.config.check_config(config, "config")
@@ -13,6 +17,16 @@ SYNTHETIC_DATASETS = [d for d in DATASETS if config["datasets"][d]["source"] == 
 IMPORTED_DATASETS = [d for d in DATASETS if d not in SYNTHETIC_DATASETS]
 EXPERIMENTS = sorted(config["experiments"])
 EXPERIMENT_PATTERN = "|".join(re.escape(e) for e in EXPERIMENTS) or "(?!)"
+SEEDS = training_seeds(config)
+MODEL_DIR = f"{RESULTS}/models/{{experiment}}/seed-{{seed}}"
+METRICS_DIR = f"{RESULTS}/metrics/{{experiment}}/seed-{{seed}}"
+PREDICTION = f"{RESULTS}/predictions/{{experiment}}/seed-{{seed}}/{{dataset}}/{{subject}}"
+EVALUATION = config["evaluation"]
+GENERATOR_EXPERIMENTS = [e for e in EXPERIMENTS if experiment_from_config(e, config).uses_generator]
+DISCRIMINATOR_EXPERIMENTS = [e for e in EXPERIMENTS if experiment_from_config(e, config).uses_discriminator]
+BIAS_EXPERIMENTS = paper.table6_experiments(config)
+for _name in EXPERIMENTS:
+    test_datasets(_name, config)  # fail at start-up on a bad test_datasets entry
 
 
 def dataset_pattern(names):
@@ -33,11 +47,88 @@ def experiment_patch_tables(wildcards):
     return [f"{RESULTS}/patches/{dataset}.csv" for dataset in datasets]
 
 
+def evaluation_subjects(experiment):
+    """(dataset, subject) pairs an experiment is tested on, from the harmonized manifest."""
+    manifest = read_manifest(checkpoints.harmonize_datasets.get().output.manifest, check_files=False)
+    return test_subjects(manifest, test_datasets(experiment, config))
+
+
+def subject_predictions(kind):
+    """Input function: one prediction file of ``kind`` (labels, normalized) per test subject."""
+
+    def files(wildcards):
+        return [PREDICTION.format(experiment=wildcards.experiment, seed=wildcards.seed, dataset=d, subject=s)
+                + f"_{kind}.nii.gz" for d, s in evaluation_subjects(wildcards.experiment)]
+
+    return files
+
+
+def per_model(path, experiments):
+    """``path`` (with {experiment} and {seed}) for every experiment and seed."""
+    return expand(path, experiment=experiments, seed=SEEDS)
+
+
+# Results tables (tables/<name>.csv) and their titles in the report.
+TABLES = {
+    "claims": "The paper's claims C1-C6, held or not",
+    "table2_cross_dataset": "Table 2: cross-dataset Dice",
+    "table3_methods": "Table 3: Dice and MHD per method",
+    "table4_divergence": "Table 4: JSD of intensity distributions",
+    "table5_modalities": "Table 5: T1 vs T1 + T2",
+    "table6_bias": "Table 6: Pearson bias",
+    "table7_lambda": "Table 7: lambda and discriminator accuracy",
+    "paired_tests": "Paired tests between methods",
+}
+
+
+def evaluation_targets():
+    return expand(f"{RESULTS}/tables/{{name}}.csv", name=TABLES)
+
+
 def all_targets():
     return [
         f"{RESULTS}/tables/domain_gap.csv",
         f"{RESULTS}/figures/fig2_intensity_distributions.png",
         f"{RESULTS}/figures/fig2b_site_distributions.png",
-        *expand(f"{RESULTS}/models/{{experiment}}/model.pt", experiment=EXPERIMENTS),
+        *per_model(f"{MODEL_DIR}/model.pt", EXPERIMENTS),
         f"{RESULTS}/figures/training_curves.png",
+        *evaluation_targets(),
+        *figure_targets(),
     ]
+
+
+# Figures 1 and 4-9: which experiments they show (first training seed).
+FIGURE_SETTING, FIGURE_METHODS = paper.figure_methods(config)
+LAMBDA_ROWS = paper.table7_rows(config)
+
+
+FIGURE_GENERATORS = {m: e for m, e in FIGURE_METHODS.items() if m in ("Pre-processor", "Ours")}
+
+
+def figure_predictions(kind, generators_only=False):
+    """Input function: ``kind`` prediction files of every figure method's test subjects."""
+    methods = FIGURE_GENERATORS if generators_only else FIGURE_METHODS
+
+    def files(wildcards):
+        return [path for experiment in methods.values()
+                for path in subject_predictions(kind)(Namespace(experiment=experiment, seed=SEEDS[0]))]
+
+    return files
+
+
+def figure_subjects():
+    """Test subjects of the figures' setting (the same for each of its methods)."""
+    return evaluation_subjects(next(iter(FIGURE_METHODS.values())))
+
+
+def figure_targets():
+    figures = []
+    if FIGURE_METHODS:
+        figures.append("fig5_segmentations.png")
+        if FIGURE_GENERATORS:
+            figures += ["fig1_input_vs_normalized.png", "fig6_patches.png", "fig7_class_histograms.png"]
+    if BIAS_EXPERIMENTS:
+        figures += ["fig4_bias_examples.png", "fig8_bias_profiles.png"]
+    if LAMBDA_ROWS:
+        figures.append("fig9_confusion_matrices.png")
+    return [f"{RESULTS}/figures/{name}" for name in figures]

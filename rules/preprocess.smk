@@ -23,7 +23,8 @@ rule preprocess_dataset:
         "../workflow_scripts/preprocess_dataset.py"
 
 
-rule harmonize_datasets:
+# A checkpoint: the evaluation rules read the test subjects from its manifest.
+checkpoint harmonize_datasets:
     input:
         manifests=cropped_manifests,
     output:

@@ -30,21 +30,22 @@ rule train_model:
         manifest=f"{RESULTS}/preprocessed/manifest.csv",
         patches=experiment_patch_tables,
     output:
-        model=f"{RESULTS}/models/{{experiment}}/model.pt",
-        history=f"{RESULTS}/models/{{experiment}}/history.csv",
-        card=f"{RESULTS}/models/{{experiment}}/model_card.json",
+        model=f"{MODEL_DIR}/model.pt",
+        history=f"{MODEL_DIR}/history.csv",
+        card=f"{MODEL_DIR}/model_card.json",
     params:
         experiment=lambda wildcards: dnorm_experiment(wildcards.experiment),
         training=config["training"],
         preprocess=config["preprocess"],
-        seed=config["seed"],
-        checkpoint=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.experiment}/last.pt",
+        seed=lambda wildcards: int(wildcards.seed),
+        checkpoint=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.experiment}/seed-{wildcards.seed}/last.pt",
     log:
-        f"{RESULTS}/logs/train_model/{{experiment}}.log",
+        f"{RESULTS}/logs/train_model/{{experiment}}/seed-{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train_model/{{experiment}}.tsv"
+        f"{RESULTS}/benchmarks/train_model/{{experiment}}/seed-{{seed}}.tsv"
     wildcard_constraints:
         experiment=EXPERIMENT_PATTERN,
+        seed=r"\d+",
     threads: 4  # capped to --cores locally; profiles may set-threads
     resources:
         gpu=1,
@@ -58,7 +59,7 @@ rule train_model:
 
 rule plot_training_curves:
     input:
-        histories=expand(f"{RESULTS}/models/{{experiment}}/history.csv", experiment=EXPERIMENTS),
+        histories=expand(f"{MODEL_DIR}/history.csv", experiment=EXPERIMENTS, seed=SEEDS[0]),
     output:
         figure=report(
             f"{RESULTS}/figures/training_curves.png",

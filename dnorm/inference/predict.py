@@ -48,7 +48,9 @@ def _numpy_scalar_globals() -> list:
         from numpy.core.multiarray import scalar
     names = ("Float64DType", "Float32DType", "Int64DType", "Int32DType", "BoolDType")
     dtypes = getattr(np, "dtypes", None)
-    return [scalar, np.dtype, *(getattr(dtypes, n) for n in names if hasattr(dtypes, n))]
+    # TorchVersion: a str subclass that earlier model cards stored.
+    return [scalar, np.dtype, torch.torch_version.TorchVersion,
+            *(getattr(dtypes, n) for n in names if hasattr(dtypes, n))]
 
 
 def load_model(path: str | os.PathLike) -> tuple[nn.ModuleDict, dict]:

@@ -68,5 +68,5 @@ def model_card(experiment: Experiment, training: dict, seed: int, history: pd.Da
         "device": str(trainer.device),
         "autocast": str(trainer.dtype),
         "channels_last": trainer.channels_last,
-        "versions": {"dnorm": dnorm.__version__, "torch": torch.__version__, "python": platform.python_version()},
+        "versions": {"dnorm": dnorm.__version__, "torch": str(torch.__version__), "python": platform.python_version()},
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from dnorm.manifest import read_manifest
@@ -24,11 +25,13 @@ from workflow_helpers import REPO
 
 pytestmark = pytest.mark.workflow
 
-TARGETS = ("results/tiny/preprocessed/manifest.csv", "results/tiny/models/unet_iseg/model.pt")
-# The SLURM jobs of those targets: rule -> number of jobs.
+MODEL = "results/tiny/models/unet_iseg/seed-20220331"
+SCORES = "results/tiny/metrics/unet_iseg/seed-20220331/segmentation.csv"
+TARGETS = ("results/tiny/preprocessed/manifest.csv", f"{MODEL}/model.pt", SCORES)
+# The SLURM jobs of those targets: rule -> number of jobs (unet_iseg is tested on iSEG and MRBrainS).
 EXPECTED_JOBS = {"synthesize_dataset": 3, "preprocess_dataset": 3, "harmonize_datasets": 1, "sample_patches": 1,
-                 "train_model": 1}
-GPU_RULES = {"train_model"}
+                 "train_model": 1, "segment_test_subject": 2, "score_segmentations": 1}
+GPU_RULES = {"train_model", "segment_test_subject"}
 RUN_TIMEOUT_S = 900
 
 
@@ -143,4 +146,11 @@ def test_slurm_outputs_match_a_local_run(slurm_run, local_run):
             compared += 1
     assert compared >= 2 * len(slurm_table)
     for name in ("model.pt", "history.csv", "model_card.json"):
-        assert (slurm_dir / "results/tiny/models/unet_iseg" / name).stat().st_size > 0
+        assert (slurm_dir / MODEL / name).stat().st_size > 0
+    # Training may run with other thread counts under SLURM (set-threads), so weights can differ
+    # in the last bits: the test subjects' scores must agree, not the bytes.
+    slurm_scores, local_scores = pd.read_csv(slurm_dir / SCORES), pd.read_csv(local_run / SCORES)
+    assert len(slurm_scores) == 2 * 3
+    pd.testing.assert_frame_equal(slurm_scores.drop(columns=["dice", "mhd", "hd95", "asd"]),
+                                  local_scores.drop(columns=["dice", "mhd", "hd95", "asd"]))
+    np.testing.assert_allclose(slurm_scores.dice, local_scores.dice, atol=0.01)

@@ -34,7 +34,7 @@ def real_run(tmp_path_factory):
                 "datasets": {name: {"source": name, "path": str(path), "split": [0.34, 0.33, 0.33]}
                              for name, path in sources.items()}}
     (root / "real.yaml").write_text(yaml.safe_dump(override))
-    targets = ["results/real/preprocessed/manifest.csv", "results/real/models/ours_multi/model.pt"]
+    targets = ["results/real/preprocessed/manifest.csv", "results/real/models/ours_multi/seed-20220331/model.pt"]
     result = snakemake(root, "--configfile", "config/tiny.yaml", "real.yaml", "--cores", "2", *targets)
     assert result.returncode == 0, result.stderr[-4000:]
     return root / "results" / "real"

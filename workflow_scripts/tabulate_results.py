@@ -1,0 +1,9 @@
+from dnorm.evaluation.results import write_results_tables
+from dnorm.workflow import logged
+
+with logged(snakemake.log[0]):
+    write_results_tables(
+        {kind: list(snakemake.input[kind]) for kind in ("segmentation", "divergence", "bias", "discriminator")},
+        snakemake.params.config,
+        dict(snakemake.output.items()),
+    )
