@@ -98,7 +98,7 @@ def table2_rows(config: dict, test_datasets) -> list[Row]:
         for test in test_datasets(e.name):
             key = (e.datasets[0], test)
             rows.append(Row("table2", f"{dataset_label(key[0])} → {dataset_label(test)}", e.name,
-                            test_dataset=test, paper=TABLE2.get(key)))
+                            test_dataset=test, paper=TABLE2.get(key) if _is_main(e) else None))
     return rows
 
 
@@ -121,7 +121,7 @@ def table5_rows(config: dict) -> list[Row]:
             continue
         if e.adversarial_weight != PAPER_LAMBDA:
             continue
-        label = "T1" if e.modalities == ("t1",) else "T1 + T2"
+        label = " + ".join(m.upper() for m in sorted(e.modalities))  # T1, T1 + T2; T2 alone has no paper row
         rows.append(Row("table5", label, e.name, setting="dual", paper=TABLE5.get(label)))
     return sorted(rows, key=lambda r: r.label)
 
