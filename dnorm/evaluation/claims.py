@@ -24,6 +24,11 @@ def _mean(values) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
+def _all(verdicts) -> bool | None:
+    """Held if every verdict holds; None (not evaluated) if any is missing or there are none."""
+    return None if not verdicts or any(v is None for v in verdicts) else all(verdicts)
+
+
 def _claim(number: str, statement: str, criterion: str, held: bool | None, measured: str, published: str) -> dict:
     verdict = "not evaluated" if held is None else ("held" if held else "NOT held")
     return {"claim": number, "statement": statement, "criterion": criterion, "verdict": verdict,
@@ -86,13 +91,13 @@ def claim3(divergence, config) -> dict:
             continue
         mine = brain[brain.experiment == r.experiment]
         ratio = _mean(mine[mine.image == "normalized"].jsd.to_numpy() / mine[mine.image == "input"].jsd.to_numpy())
-        verdicts.append(ratio <= FAR_BELOW)
+        verdicts.append(None if np.isnan(ratio) else ratio <= FAR_BELOW)
         measured.append(f"{r.setting} {r.label}: ratio {ratio:.3f}")
     published = "; ".join(f"{s} {m}: ratio {v[m] / v['input']:.3f}" for s, v in paper.TABLE4.items()
                           for m in ("Pre-processor", "Ours"))
     return _claim("C3", "The datasets' intensity distributions are far closer after normalization: normalized JSD "
                   "far below input JSD (Table 4).", f"JSD(normalized) / JSD(input) ≤ {FAR_BELOW} for every "
-                  "Pre-processor and Ours model", all(verdicts) if verdicts else None, "; ".join(measured), published)
+                  "Pre-processor and Ours model", _all(verdicts), "; ".join(measured), published)
 
 
 def claim4(segmentation, config) -> dict:
@@ -131,7 +136,8 @@ def claim6(segmentation, discriminator, config) -> dict:
     dice = [_mean_dice(segmentation, r.experiment) for r in rows]
     series = {"Dice": dice, **{f"D acc. generated {s}": [accuracy.get((r.experiment, s), np.nan) for r in rows]
                                for s in ("train", "test")}}
-    held = all(bool(np.all(np.diff(values) <= 0)) for values in series.values())
+    held = None if any(np.isnan(v) for values in series.values() for v in values) else \
+        all(bool(np.all(np.diff(values) <= 0)) for values in series.values())
     measured = "; ".join(f"{name}: " + " → ".join(f"{v:.3f}" if name == "Dice" else f"{v:.1f} %" for v in values)
                          for name, values in series.items()) + " (" + ", ".join(r.label for r in rows) + ")"
     published = "Dice " + " → ".join(f"{v[0]:.3f}" for v in paper.TABLE7.values()) + "; D accuracy test " + \

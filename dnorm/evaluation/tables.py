@@ -121,7 +121,8 @@ def discriminator_accuracies(discriminator: pd.DataFrame) -> pd.DataFrame:
     by_kind = frame.groupby(["experiment", "seed", "split", "kind"])[["correct", "count"]].sum()
     out = pd.DataFrame({"accuracy": 100 * overall.correct / overall["count"]})
     for kind in ("real", "generated"):
-        part = by_kind.xs(kind, level="kind")
+        kinds = by_kind.index.get_level_values("kind")
+        part = by_kind[kinds == kind].droplevel("kind").reindex(out.index)  # NaN when no such patch
         out[f"accuracy_{kind}"] = 100 * part.correct / part["count"]
     return out.reset_index()
 
