@@ -15,16 +15,12 @@ import numpy as np
 import pandas as pd
 
 from dnorm.evaluation.scores import CLASSES
-from dnorm.evaluation.segment import manifest_row
+from dnorm.evaluation.segment import load_normalized_t1, manifest_row
 from dnorm.io import atomic_path, load_labels, load_volume
 from dnorm.manifest import read_manifest
 from dnorm.metrics import intensity_histogram, jsd
 
 COLUMNS = ["experiment", "seed", "datasets", "image", "region", "jsd"]
-
-
-def _first_channel(image: np.ndarray) -> np.ndarray:
-    return image[..., 0] if image.ndim == 4 else image
 
 
 def dataset_histograms(samples, bins: int) -> dict[tuple[str, str, str], np.ndarray]:
@@ -55,8 +51,7 @@ def measure_divergence(manifest_path, subjects, normalized_paths, experiment: st
             row = manifest_row(manifest, dataset, subject, str(manifest_path))
             labels, _ = load_labels(row.label)
             image, _ = load_volume(row.t1)
-            normalized, _ = load_volume(path)
-            yield dataset, {"input": image, "normalized": _first_channel(normalized)}, labels
+            yield dataset, {"input": image, "normalized": load_normalized_t1(path)}, labels
 
     histograms = dataset_histograms(samples(), bins)
     datasets = sorted({key[2] for key in histograms})

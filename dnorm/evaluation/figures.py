@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dnorm.evaluation.segment import manifest_row
+from dnorm.evaluation.segment import load_normalized_t1, manifest_row
 from dnorm.figures.bias import plot_bias_examples, plot_bias_profiles
 from dnorm.figures.discriminator import plot_confusion_matrices
 from dnorm.figures.examples import plot_input_vs_normalized, plot_patches, plot_segmentations
@@ -70,7 +70,7 @@ def plot_normalization_examples(manifest_path, subjects, normalized: dict[str, d
     rng = np.random.default_rng(seed)
     examples, patches = [], {"inputs": [], "normalized": [], "datasets": []}
     for dataset, subject, image, reference, z in _subject_slices(manifest, manifest_path, subjects):
-        outputs = {m: _display(axial(load_volume(files[(dataset, subject)])[0], z)) for m, files in normalized.items()}
+        outputs = {m: _display(axial(load_normalized_t1(files[(dataset, subject)]), z)) for m, files in normalized.items()}
         examples.append({"dataset": dataset, "subject": subject, "input": axial(image, z), "outputs": outputs})
         shown = list(outputs.values())[-1]
         for _ in range(patches_per_dataset):
@@ -100,7 +100,7 @@ def plot_histograms(manifest_path, subjects, normalized: dict[str, dict[tuple[st
     for dataset, subject in subjects:
         row = manifest_row(manifest, dataset, subject, str(manifest_path))
         labels, _ = load_labels(row.label)
-        images = {"input": load_volume(row.t1)[0]} | {m: load_volume(files[(dataset, subject)])[0]
+        images = {"input": load_volume(row.t1)[0]} | {m: load_normalized_t1(files[(dataset, subject)])
                                                        for m, files in normalized.items()}
         for kind, image in images.items():
             image = image[..., 0] if image.ndim == 4 else image

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
@@ -90,3 +91,19 @@ def segment_test_subject(
     save_nifti(normalized[0] if len(normalized) == 1 else np.moveaxis(normalized, 0, -1), affine, normalized_path)
     if probabilities_path is not None:
         save_nifti(np.moveaxis(probabilities, 0, -1), affine, probabilities_path)
+
+
+def load_normalized_t1(path: str | os.PathLike) -> np.ndarray:
+    """The first channel (T1) of a ``*_normalized.nii.gz`` written by :func:`segment_test_subject`
+    (X×Y×Z, or X×Y×Z×C for two-modality models), float32. ``ValueError`` names a bad file."""
+    try:
+        image = nib.load(str(path))
+    except Exception as error:  # nibabel raises several types for missing or corrupt files
+        raise ValueError(f"{path}: unreadable image ({error})") from error
+    if len(image.shape) not in (3, 4):
+        raise ValueError(f"{path}: expected X×Y×Z or X×Y×Z×C, got shape {image.shape}")
+    data = np.asarray(image.dataobj, dtype=np.float32)
+    data = data[..., 0] if data.ndim == 4 else data
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path}: NaN or infinite voxels")
+    return data

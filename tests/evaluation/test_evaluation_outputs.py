@@ -201,3 +201,14 @@ def test_example_figures_from_predictions(study, predictions, tmp_path):
     plot_histograms(study, TEST_SUBJECTS, normalized, tmp_path / "fig7.png", bins=20)
     for name in ("fig1", "fig5", "fig6", "fig7"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+def test_normalized_images_of_two_modality_models_are_read_on_t1(tmp_path):
+    from dnorm.evaluation.segment import load_normalized_t1
+
+    data = np.random.default_rng(0).uniform(size=(5, 6, 7, 2)).astype(np.float32)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / "two.nii.gz")
+    np.testing.assert_array_equal(load_normalized_t1(tmp_path / "two.nii.gz"), data[..., 0])
+    nib.save(nib.Nifti1Image(np.full((3, 3, 3), np.nan, np.float32), np.eye(4)), tmp_path / "nan.nii.gz")
+    with pytest.raises(ValueError, match="nan.nii.gz"):
+        load_normalized_t1(tmp_path / "nan.nii.gz")

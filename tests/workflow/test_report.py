@@ -27,7 +27,11 @@ def report(tiny_run, workdir):
 def test_report_embeds_every_figure_and_table(report):
     html = report.read_text()
     for name in ("fig2_intensity_distributions.png", "fig2b_site_distributions.png", "training_curves.png",
-                 "domain_gap.csv"):
+                 "domain_gap.csv", "claims.csv", "table2_cross_dataset.csv", "table3_methods.csv",
+                 "table4_divergence.csv", "table5_modalities.csv", "table6_bias.csv", "table7_lambda.csv",
+                 "paired_tests.csv", "fig1_input_vs_normalized.png", "fig4_bias_examples.png",
+                 "fig5_segmentations.png", "fig6_patches.png", "fig7_class_histograms.png",
+                 "fig8_bias_profiles.png", "fig9_confusion_matrices.png"):
         assert name in html, name
 
 
@@ -35,7 +39,7 @@ def test_report_embeds_every_figure_and_table(report):
 def test_report_renders_in_headless_chromium(report, tmp_path):
     command = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=8000"]
     dom = subprocess.run([*command, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    for text in ("dnorm", "1. Data", "2. Training", "Workflow"):
+    for text in ("dnorm", "1. Data", "2. Training", "3. Results", "4. Figures", "Workflow"):
         assert text in dom, text
     screenshot = tmp_path / "report.png"
     subprocess.run([*command, "--window-size=1400,1000", f"--screenshot={screenshot}", report.as_uri()],
