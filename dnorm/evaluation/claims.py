@@ -119,7 +119,10 @@ def claim5(bias) -> dict:
         return _claim("C5", statement, criterion, None, "", "")
     means = degraded.groupby(["experiment", "dataset", "alpha"])[["rho_degraded", "rho_normalized"]].mean()
     held = bool((means.rho_normalized < means.rho_degraded).all())
-    measured = "; ".join(f"{paper.dataset_label(d)} α {a:g}: {row.rho_degraded:.3f} → {row.rho_normalized:.3f}"
+    # The literal claim is about ρ; a normalizer that overshoots to a strong negative ρ has not
+    # removed the field, so the measured text also says whether |ρ| drops everywhere.
+    magnitude = bool((means.rho_normalized.abs() < means.rho_degraded.abs()).all())
+    measured = f"|ρ| lower at every α and dataset: {'yes' if magnitude else 'no'}; " + "; ".join(f"{paper.dataset_label(d)} α {a:g}: {row.rho_degraded:.3f} → {row.rho_normalized:.3f}"
                          for (_, d, a), row in means.iterrows())
     published = "; ".join(f"{paper.dataset_label(d)} α {a:g}: {v[0]:.3f} → {v[1]:.3f}"
                           for a, per in paper.TABLE6.items() if a > 0 for d, v in per.items())
