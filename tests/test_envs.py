@@ -35,4 +35,5 @@ def test_every_rule_uses_a_conda_env_that_exists():
         for line in text.splitlines():
             if line.strip().startswith('"../envs/'):
                 assert (REPO / "envs" / line.strip().strip('"').removeprefix("../envs/")).is_file(), line
-        assert text.count("rule ") == text.count("conda:"), f"{smk}: a rule without conda:"
+        rules = len(re.findall(r"^(?:rule|checkpoint) \w+:", text, flags=re.MULTILINE))
+        assert rules == text.count("conda:"), f"{smk}: a rule without conda:"
