@@ -1,5 +1,6 @@
 """The conda environment for `--sdm conda` pins the same versions as constraints.txt."""
 
+import re
 from pathlib import Path
 
 import yaml
