@@ -132,3 +132,9 @@ def figure_targets():
     if LAMBDA_ROWS:
         figures.append("fig9_confusion_matrices.png")
     return [f"{RESULTS}/figures/{name}" for name in figures]
+
+
+def figure_report(name, label):
+    """A results figure (figures/<name>.png) in the report, captioned by report/<name>.rst."""
+    return report(f"{RESULTS}/figures/{name}.png", caption=f"report/{name}.rst", category="4. Figures",
+                  labels={"figure": label})

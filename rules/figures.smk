@@ -32,17 +32,12 @@ rule plot_intensity_distributions:
         "../workflow_scripts/plot_intensity_distributions.py"
 
 
-def _figure(name, label):
-    return report(f"{RESULTS}/figures/{name}.png", caption=f"report/{name}.rst", category="4. Figures",
-                  labels={"figure": label})
-
-
 rule plot_segmentation_examples:
     input:
         manifest=f"{RESULTS}/preprocessed/manifest.csv",
         labels=figure_predictions("labels"),
     output:
-        figure=_figure("fig5_segmentations", "Fig. 5 segmentations"),
+        figure=figure_report("fig5_segmentations", "Fig. 5 segmentations"),
     params:
         methods=FIGURE_METHODS,
         subjects=lambda wildcards: figure_subjects(),
@@ -63,8 +58,8 @@ rule plot_normalization_examples:
         manifest=f"{RESULTS}/preprocessed/manifest.csv",
         normalized=figure_predictions("normalized", generators_only=True),
     output:
-        fig1=_figure("fig1_input_vs_normalized", "Fig. 1 inputs vs normalized"),
-        fig6=_figure("fig6_patches", "Fig. 6 patches"),
+        fig1=figure_report("fig1_input_vs_normalized", "Fig. 1 inputs vs normalized"),
+        fig6=figure_report("fig6_patches", "Fig. 6 patches"),
     params:
         methods=FIGURE_GENERATORS,
         subjects=lambda wildcards: figure_subjects(),
@@ -86,7 +81,7 @@ rule plot_class_histograms:
         manifest=f"{RESULTS}/preprocessed/manifest.csv",
         normalized=figure_predictions("normalized", generators_only=True),
     output:
-        figure=_figure("fig7_class_histograms", "Fig. 7 per-class histograms"),
+        figure=figure_report("fig7_class_histograms", "Fig. 7 per-class histograms"),
     params:
         methods=FIGURE_GENERATORS,
         subjects=lambda wildcards: figure_subjects(),
@@ -108,8 +103,8 @@ rule plot_bias_robustness:
         profiles=expand(f"{METRICS_DIR}/bias_profiles.csv", experiment=BIAS_EXPERIMENTS[:1], seed=SEEDS[0]),
         examples=expand(f"{METRICS_DIR}/bias_examples.npz", experiment=BIAS_EXPERIMENTS[:1], seed=SEEDS[0]),
     output:
-        fig4=_figure("fig4_bias_examples", "Fig. 4 bias field"),
-        fig8=_figure("fig8_bias_profiles", "Fig. 8 intensity along y"),
+        fig4=figure_report("fig4_bias_examples", "Fig. 4 bias field"),
+        fig8=figure_report("fig8_bias_profiles", "Fig. 8 intensity along y"),
     log:
         f"{RESULTS}/logs/plot_bias_robustness.log",
     threads: 1
@@ -126,7 +121,7 @@ rule plot_confusion_matrices:
     input:
         confusion=[f"{RESULTS}/metrics/{row.experiment}/seed-{SEEDS[0]}/discriminator.csv" for row in LAMBDA_ROWS],
     output:
-        figure=_figure("fig9_confusion_matrices", "Fig. 9 discriminator confusion"),
+        figure=figure_report("fig9_confusion_matrices", "Fig. 9 discriminator confusion"),
     params:
         labels=[row.label for row in LAMBDA_ROWS],
     log:
