@@ -96,16 +96,17 @@ def test_predict_volume_shapes_and_probabilities():
 
 
 def test_predict_volume_one_window_is_the_networks_output():
-    """With one window per volume the result is exactly softmax(S(G(x))) and G(x)."""
+    """With one window per volume the result is softmax(S(G(x))) and G(x) (float32: up to the
+    rounding of folding batch normalization into the convolutions)."""
     networks, card = make_model("preprocessor", modalities=("t1", "t2"))
     volume = brain_volume((16, 16, 16), channels=2)
-    probabilities, normalized = predict_volume(volume, networks, card, stride=16)
+    probabilities, normalized = predict_volume(volume, networks, card, stride=16, precision="float32")
     with torch.no_grad():
         x = torch.from_numpy(volume)[None]
         g = networks["generator"](x)
         expected = torch.softmax(networks["segmenter"](g), dim=1)
-    np.testing.assert_allclose(normalized, g[0].numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(probabilities, expected[0].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(normalized, g[0].numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(probabilities, expected[0].numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_predict_volume_mask_skips_windows():
@@ -113,11 +114,12 @@ def test_predict_volume_mask_skips_windows():
     volume = np.zeros((1, 40, 18, 17), np.float32)
     volume[:, :12] = brain_volume((12, 18, 17))[:, :12]
     mask = volume[0] > 0
-    probabilities, normalized = predict_volume(volume, networks, card, stride=8, mask=mask)
+    probabilities, normalized = predict_volume(volume, networks, card, stride=8, mask=mask, precision="float32")
     covered = probabilities.sum(axis=0) > 0
     assert covered[mask].all() and not covered[-1].any()  # far windows hold no brain voxel
     np.testing.assert_allclose(probabilities.sum(axis=0)[covered], 1.0, atol=1e-5)
-    full, _ = predict_volume(volume, networks, card, stride=8)
+    full, _ = predict_volume(volume, networks, card, stride=8, mask=None, precision="float32")
+    assert (full.sum(axis=0) > 0).all()
     np.testing.assert_allclose(probabilities[:, mask], full[:, mask], atol=1e-6)
 
 
@@ -133,7 +135,7 @@ def test_standardization_feeds_the_z_scored_volume_to_the_segmenter():
     networks, card = make_model("standardization", modalities=("t1", "t2"))
     assert "generator" not in networks
     volume = brain_volume((16, 16, 16), channels=2)
-    probabilities, normalized = predict_volume(volume, networks, card, stride=16)
+    probabilities, normalized = predict_volume(volume, networks, card, stride=16, precision="float32")
     assert normalized is None
     standardized = standardize_volume(volume)
     brain = volume[0] > 0
@@ -142,10 +144,10 @@ def test_standardization_feeds_the_z_scored_volume_to_the_segmenter():
         assert (channel[~brain] == 0).all()
     with torch.no_grad():
         expected = torch.softmax(networks["segmenter"](torch.from_numpy(standardized)[None]), dim=1)[0]
-    np.testing.assert_allclose(probabilities, expected.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probabilities, expected.numpy(), rtol=1e-5, atol=1e-5)
     # The single-dataset U-Net sees the raw [0, 1] volume instead.
     card_unet = card | {"experiment": card["experiment"] | {"method": "unet"}}
-    raw, _ = predict_volume(volume, networks, card_unet, stride=16)
+    raw, _ = predict_volume(volume, networks, card_unet, stride=16, precision="float32")
     assert not np.allclose(raw, probabilities)
 
 
@@ -154,3 +156,138 @@ def test_load_model_accepts_numpy_scalars_in_the_card(tmp_path):
     card = card | {"validation": {"val_dice": np.float64(0.5), "val_epoch": np.int64(3)}}
     _, loaded_card = load_model(save_model(tmp_path / "model.pt", networks, card))
     assert loaded_card["validation"] == {"val_dice": 0.5, "val_epoch": 3}
+
+
+# --- Defaults of the fast path: brain mask, precision, channels-last, folded batch norm ---------------
+
+
+def far_brain_volume() -> np.ndarray:
+    """A 1×40×18×17 volume whose brain fills the first 12 slices: windows past x = 24 hold none."""
+    volume = np.zeros((1, 40, 18, 17), np.float32)
+    volume[:, :12] = brain_volume((12, 18, 17))
+    return volume
+
+
+def test_default_mask_is_the_brain():
+    networks, card = make_model("ours")
+    volume = far_brain_volume()
+    brain = volume[0] > 0
+    default = predict_volume(volume, networks, card, stride=8, precision="float32")
+    explicit = predict_volume(volume, networks, card, stride=8, mask=brain, precision="float32")
+    every = predict_volume(volume, networks, card, stride=8, mask=None, precision="float32")
+    for a, b, c in zip(default, explicit, every):
+        assert np.array_equal(a, b)
+        np.testing.assert_allclose(a[:, brain], c[:, brain], atol=1e-6)  # brain voxels: as with every window
+    assert not default[0][:, -1].any() and (every[0][:, -1].sum(axis=0) > 0).all()
+
+
+def test_default_mask_is_taken_before_standardization():
+    """Standardization z-scores the brain (no zero marks it afterwards): the mask comes from the input."""
+    networks, card = make_model("standardization")
+    volume = far_brain_volume()
+    probabilities, _ = predict_volume(volume, networks, card, stride=8, precision="float32")
+    covered = probabilities.sum(axis=0) > 0
+    assert covered[volume[0] > 0].all() and not covered[-1].any()
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_precision_auto_follows_the_hardware(monkeypatch, has_bf16):
+    import dnorm.training.device as device_module
+
+    monkeypatch.setattr(device_module, "cpu_has_bfloat16", lambda: has_bf16)
+    networks, card = make_model("ours")
+    volume = brain_volume()
+    auto = predict_volume(volume, networks, card, stride=8)
+    float32 = predict_volume(volume, networks, card, stride=8, precision="float32")
+    bfloat16 = predict_volume(volume, networks, card, stride=8, precision="bfloat16")
+    expected = bfloat16 if has_bf16 else float32
+    for a, b in zip(auto, expected):
+        assert np.array_equal(a, b)
+    probabilities, normalized = bfloat16
+    assert probabilities.dtype == np.float32 and normalized.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=0), 1.0, atol=1e-5)  # softmax stays float32
+    assert not np.array_equal(probabilities, float32[0])
+    np.testing.assert_allclose(probabilities, float32[0], atol=0.03)
+    np.testing.assert_allclose(normalized, float32[1], atol=0.03)
+
+
+def test_autocast_dtype_overrides_precision():
+    networks, card = make_model("unet")
+    volume = brain_volume()
+    explicit = predict_volume(volume, networks, card, stride=8, precision="float32", autocast_dtype=torch.bfloat16)
+    bfloat16 = predict_volume(volume, networks, card, stride=8, precision="bfloat16")
+    assert np.array_equal(explicit[0], bfloat16[0])
+
+
+def test_low_precision_keeps_first_convolution_and_heads_float32():
+    from dnorm.inference.optimize import Float32
+    from dnorm.inference.predict import WindowModel, inference_networks
+
+    networks, _ = make_model("preprocessor")
+    copy = inference_networks(networks, channels_last=True, autocast=True)
+    seen = {}
+
+    def record(key):
+        def hook(module, inputs, output):
+            seen[key] = (inputs[0].dtype, output.dtype)
+        return hook
+
+    for name, net in copy.items():
+        assert isinstance(net.head, Float32) and isinstance(net.encoders[0][0], Float32)
+        net.encoders[0][0].module.register_forward_hook(record(name + " first"))
+        net.head.module.register_forward_hook(record(name + " head"))
+        net.encoders[0][3].register_forward_hook(record(name + " second"))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        WindowModel(copy, channels_last=True)(torch.rand(2, 1, 16, 16, 16))
+    for name in copy:
+        assert seen[name + " first"] == (torch.float32, torch.float32)
+        assert seen[name + " head"] == (torch.float32, torch.float32)
+        assert seen[name + " second"][1] == torch.bfloat16
+    assert not isinstance(inference_networks(networks).segmenter.head, Float32)  # float32: no wrapping needed
+
+
+@pytest.mark.parametrize("channels_last", [True, False, "auto"])
+def test_memory_format_does_not_change_results(channels_last):
+    networks, card = make_model("ours")
+    volume = brain_volume()
+    out = predict_volume(volume, networks, card, stride=8, precision="float32", channels_last=channels_last)
+    reference = predict_volume(volume, networks, card, stride=8, precision="float32", channels_last=False)
+    for a, b in zip(out, reference):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_networks_are_not_modified():
+    networks, card = make_model("ours")
+    before = {k: v.clone() for k, v in networks.state_dict().items()}
+    modules = [type(m) for m in networks.modules()]
+    predict_volume(brain_volume(), networks, card, stride=8, precision="bfloat16", channels_last=True)
+    assert [type(m) for m in networks.modules()] == modules
+    for key, value in networks.state_dict().items():
+        assert torch.equal(value, before[key]), key
+        assert value.is_contiguous(), key
+
+
+@pytest.mark.parametrize(("kwargs", "quoted"), [
+    ({"precision": "half"}, "'half'"),
+    ({"precision": "half", "autocast_dtype": torch.bfloat16}, "'half'"),
+    ({"channels_last": "yes"}, "'yes'"),
+    ({"mask": "head"}, "'head'"),
+])
+def test_bad_options_raise_value_error(kwargs, quoted):
+    networks, card = make_model("unet")
+    with pytest.raises(ValueError, match=quoted):
+        predict_volume(brain_volume(), networks, card, **kwargs)
+
+
+def test_windows_are_packed_on_cpu_in_low_precision_only():
+    from dnorm.inference.optimize import Float32, PackedPointwise
+    from dnorm.inference.predict import default_pack, inference_networks
+
+    networks, _ = make_model("ours")
+    assert default_pack(networks, torch.device("cpu"), torch.bfloat16) == 2
+    assert default_pack(networks, torch.device("cpu"), None) == 1
+    assert default_pack(networks, torch.device("cuda"), torch.bfloat16) == 1
+    packed = inference_networks(networks, channels_last=True, autocast=True, pack=2)
+    assert isinstance(packed.segmenter.head, Float32) and isinstance(packed.segmenter.head.module, PackedPointwise)
+    assert isinstance(packed.generator.encoders[0][0], Float32)
+    assert "discriminator" not in packed
