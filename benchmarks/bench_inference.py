@@ -42,16 +42,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dnorm.inference.predict import WindowModel, count_windows, load_model, predict_volume
+from dnorm.inference.predict import WindowModel, count_windows, default_pack, load_model, predict_volume
 from dnorm.training.device import autocast_dtype, use_channels_last
 from dnorm.training.networks import N_CLASSES
 
-DEFAULT_MODELS = "results/default/models/ours_dual/*/model.pt"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS = "results/default/models/ours_dual/*/model.pt"  # relative to the repository root
 DEFAULT_MANIFEST = "results/default/preprocessed/manifest.csv"
+DEFAULT_CONFIG = "config/config.yaml"
 SHAPE = (92, 111, 94)  # the default study's preprocessed grid (2 mm)
 
 
-def fresh_model(config_path: str = "config/config.yaml", experiment_name: str = "ours_dual"):
+def fresh_model(config_path: str | Path = ROOT / DEFAULT_CONFIG, experiment_name: str = "ours_dual"):
     """``(networks, card)``: an untrained model of the default config (G + S widths)."""
     from dnorm.config import load_config
     from dnorm.training.experiment import experiment_from_config
@@ -81,11 +83,11 @@ def synthetic_volume(channels: int, shape=SHAPE, seed: int = 0) -> np.ndarray:
 def load_inputs(model_path: str | None, volume_path: str | None):
     """``(networks, card, volume, model description, volume description)``."""
     if model_path is None:
-        found = sorted(glob.glob(DEFAULT_MODELS))
+        found = sorted(glob.glob(str(ROOT / DEFAULT_MODELS)))
         model_path = found[0] if found else None
     if model_path is not None:
         networks, card = load_model(model_path)
-        model_name = str(model_path)
+        model_name = str(Path(model_path).resolve().relative_to(ROOT, walk_up=True))
     else:
         networks, card = fresh_model()
         model_name = "untrained ours_dual at the default config's widths (no trained model found)"
@@ -96,7 +98,7 @@ def load_inputs(model_path: str | None, volume_path: str | None):
     if volume_path is not None:
         image, _ = load_volume(volume_path)
         return networks, card, image[None] if image.ndim == 3 else np.moveaxis(image, -1, 0), model_name, volume_path
-    manifest = Path(DEFAULT_MANIFEST)
+    manifest = ROOT / DEFAULT_MANIFEST
     if manifest.is_file():
         with open(manifest, newline="") as handle:
             rows = [row for row in csv.DictReader(handle)
@@ -134,8 +136,9 @@ def main(argv: list[str] | None = None) -> None:
           f"threads {torch.get_num_threads()}, batch {args.batch_size}, repeats {args.repeats}")
     print(f"model: {model_name}")
     print(f"volume: {volume_name}, {'×'.join(map(str, volume.shape[1:]))}, brain {brain.mean():.0%} of voxels")
-    print(f"dnorm default: precision auto -> {default_dtype or torch.float32}, "
-          f"channels_last {use_channels_last(device, 'auto')}, batch norm folded, brain mask")
+    print(f"dnorm default: precision auto -> {default_dtype or torch.float32} (first conv and head float32), "
+          f"channels_last {use_channels_last(device, 'auto')}, batch norm folded, "
+          f"{default_pack(networks, device, default_dtype)} window(s) per grouped conv, brain mask")
 
     x = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None]
     reference_model = WindowModel(networks).eval()
