@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from dnorm.config import load_config
-from dnorm.training.data import Batch
+from dnorm.training.data import Batch, Draw
 from dnorm.training.device import select_device
 from dnorm.training.experiment import Experiment
-from dnorm.training.trainer import EpochStats, Trainer
+from dnorm.training.stats import EpochStats
+from dnorm.training.trainer import Trainer
 
 
 class SyntheticPatches:
@@ -35,6 +36,11 @@ class SyntheticPatches:
 
     def __len__(self):
         return len(self.batch.domain)
+
+    def draw(self, discriminator_steps: int) -> Draw:
+        """One iteration's batches (Algorithm 1: a batch per D step and one for S/G; here the
+        same random patches, since only compute is measured)."""
+        return Draw(task=self.batch, discriminator=(self.batch,) * discriminator_steps)
 
 
 def time_steps(step, batches: int) -> float:
@@ -87,7 +93,8 @@ def main() -> None:
                 print(f"[{precision} -> autocast {trainer.dtype}, channels_last {trainer.channels_last}] "
                       f"bare Conv3d({training['segmenter']['width']}->{training['segmenter']['width']}) fwd+bwd: "
                       f"{len(patches) / reference:.1f} patches/s")
-            seconds = time_steps(lambda: trainer.train_step(patches.batch, EpochStats()), args.batches)
+            draw = patches.draw(training["discriminator_steps"])
+            seconds = time_steps(lambda: trainer.train_step(draw, EpochStats()), args.batches)
             rate = len(patches) / seconds
             print(f"  {method:13s} {rate:6.1f} patches/s  = {reference / seconds:.3f} x bare conv throughput")
 

@@ -5,9 +5,12 @@ The thin file-level wrapper behind ``dnorm normalize`` and ``dnorm segment``. Fo
 
 1. checks the inputs (NIfTI files, readable, 3D, finite; T2 and mask on the T1's voxel grid);
 2. preprocesses them as the training data were (SPEC 3.3, :mod:`dnorm.preprocess.pipeline`):
-   resample to the model's isotropic spacing with ANTs (linear for images, nearest for the mask),
-   take the brain as ``mask > 0`` (``--mask``) or else ``T1 > 0``, zero everything outside it and
-   scale each modality to [0, 1] by its brain ``clip_percentile`` (both read from the model card);
+   take the brain as the non-zero voxels of the mask (``--mask``) or else of the T1 image,
+   resample to the model's isotropic spacing with ANTs (linear for images, nearest for the brain),
+   zero everything outside the brain and scale each modality to [0, 1] by its brain
+   ``clip_percentile`` (both read from the model card). An image with negative brain
+   intensities (e.g. z-scored) is first shifted so its ``100 - clip_percentile`` percentile is 0,
+   with a warning: training images had raw, non-negative intensities;
 3. runs :func:`dnorm.inference.brain_box.predict_in_brain_box` (sliding windows laid out over the
    brain's bounding box, averaged outputs), the very function the workflow's evaluation runs;
 4. brings the outputs back to the **input grid**: on the isotropic grid, voxels no window
@@ -23,15 +26,21 @@ The thin file-level wrapper behind ``dnorm normalize`` and ``dnorm segment``. Fo
    where ``<stem>`` is the input file name without ``.nii``/``.nii.gz``.
 
 Inputs must be **skull-stripped** (the models were trained on brain-only images): voxels outside
-the brain mask (``--mask``, or T1 > 0) are background in the labels (probability 1) and 0 in the
-normalized image.
+the brain (``--mask``, or the T1's non-zero voxels) are background in the labels (probability 1) and
+0 in the normalized image.
+
+:func:`apply_to_folder` runs every T1 image of a folder (``<id>_t1``/``_T1`` or BIDS ``<id>_T1w``,
+``.nii``/``.nii.gz``); a subject that fails is reported and the others are still processed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +57,10 @@ from dnorm.preprocess.resample import LINEAR, NEAREST
 log = logging.getLogger(__name__)
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-_T1_NAME = re.compile(r"^(?P<prefix>.+)_(?P<tag>t1|T1)(?P<suffix>\.nii(\.gz)?)$")
+#: Folder mode: T1 file names (dnorm's ``<id>_t1``/``_T1`` and BIDS ``<id>_T1w``) and the tags of
+#: the second modality paired with them by prefix (T2, or BIDS ``_T2w``/``_FLAIR``).
+_T1_NAME = re.compile(r"^(?P<prefix>.+)_(?P<tag>t1|T1|T1w)(?P<suffix>\.nii(\.gz)?)$")
+SECOND_MODALITY_TAGS = ("t2", "T2", "T2w", "FLAIR")
 
 def nifti_stem(path: str | os.PathLike) -> str:
     """File name without ``.nii`` / ``.nii.gz``; ``ValueError`` naming a file with another suffix."""
@@ -68,13 +80,56 @@ def _read_input(path: str | os.PathLike, what: str) -> tuple[np.ndarray, np.ndar
     return load_volume(path)
 
 
+def read_model(path: str | os.PathLike) -> tuple[nn.ModuleDict, dict]:
+    """:func:`dnorm.inference.predict.load_model` with messages for a user's mistakes: a folder, a
+    file that is not a PyTorch archive (random bytes, truncated) and one holding pickled Python
+    objects, which ``load_model`` refuses (``weights_only``) and which is then not a dnorm model:
+    torch's own advice to load it with ``weights_only=False`` is unsafe and is never shown."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a model file (give the model.pt inside it)")
+    if not path.exists():
+        raise ValueError(f"{path}: model file does not exist")
+    try:
+        with zipfile.ZipFile(path) as archive:  # torch.save writes a zip archive
+            damaged = archive.testzip()
+    except zipfile.BadZipFile:
+        raise ValueError(f"{path}: not a dnorm model file (not a PyTorch archive: corrupt, truncated "
+                         f"or another format)") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the model file ({error.strerror or error})") from None
+    if damaged is not None:
+        raise ValueError(f"{path}: not a dnorm model file (corrupt: {damaged} fails its checksum)")
+    try:
+        return load_model(path)
+    except ValueError as error:
+        if isinstance(error.__cause__, pickle.UnpicklingError):
+            raise ValueError(f"{path}: not a dnorm model file (it holds Python objects, not only tensors "
+                             f"and plain data as dnorm models do)") from None
+        raise
+
+
 def _model(model) -> tuple[nn.ModuleDict, dict, str]:
     """``(networks, card, name for messages)`` from a path or an already loaded ``(networks, card)``."""
     if isinstance(model, tuple):
         networks, card = model
         return networks, card, str(card.get("experiment", {}).get("name", "model"))
-    networks, card = load_model(model)
+    networks, card = read_model(model)
     return networks, card, str(model)
+
+
+def check_out_dir(out_dir: str | os.PathLike) -> Path:
+    """``out_dir`` as a ``Path``, checked before any work: ``ValueError`` naming the path when it,
+    or the nearest existing folder above it, is a file or cannot be written to."""
+    out_dir = Path(out_dir)
+    existing = next(p for p in (out_dir, *out_dir.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        if existing == out_dir:
+            raise ValueError(f"{out_dir}: is a file; the output folder OUT must be a folder (created if needed)")
+        raise ValueError(f"{existing}: is a file, so the output folder {out_dir} cannot be created in it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{existing}: no permission to write the outputs there")
+    return out_dir
 
 
 def preprocess_settings(card: dict, name: str) -> tuple[float, float]:
@@ -102,16 +157,47 @@ def _check_request(card: dict, name: str, write_normalized: bool | None, write_l
 
 
 def _default_device(device) -> torch.device:
-    """The requested device (checked), or CUDA when available, else CPU."""
+    """The requested device, or CUDA when available, else CPU. A GPU that was asked for and is not
+    there is a ``ValueError``, never a silent fall-back to the CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as error:
         raise ValueError(f"device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} requested but CUDA is not available here")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {str(device)!r}: no CUDA GPU is available here; use cpu")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device {str(device)!r}: only {count} CUDA GPU(s) here (cuda:0 to cuda:{count - 1})")
     return device
+
+
+def brain_of(data: np.ndarray) -> np.ndarray:
+    """Boolean ``X×Y×Z`` brain: the non-zero voxels of a skull-stripped image or of a mask. Not
+    ``> 0``: a z-scored brain is about half negative."""
+    return np.asarray(data) != 0
+
+
+def unit_intensities(image: np.ndarray, brain: np.ndarray, percentile: float, path) -> np.ndarray:
+    """``image`` scaled to [0, 1] as the training data (:func:`dnorm.preprocess.geometry.scale_to_unit`).
+
+    Training images had raw, non-negative intensities. An image with negative brain voxels (e.g.
+    z-scored) is first shifted so that its ``100 - percentile`` brain percentile is 0, with a
+    warning: clipping at 0 would flatten half of a z-scored brain. ``ValueError`` names ``path``.
+    """
+    values = image[brain]
+    low = 0.0
+    if values.size and values.min() < 0:
+        low = float(np.percentile(values, 100.0 - percentile))
+        log.warning("%s: negative brain intensities (min %.3g), e.g. a z-scored image; shifted so that their "
+                    "%gth percentile is 0 before scaling to [0, 1]. The model was trained on raw intensities: "
+                    "give the image before z-scoring if you have it", path, values.min(), 100.0 - percentile)
+    try:
+        return scale_to_unit(np.where(brain, np.maximum(image - low, 0.0), 0.0), brain, percentile)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def _ants_read(path: str | os.PathLike):
@@ -173,10 +259,11 @@ def apply_model(
             ``(networks, card)`` from :func:`dnorm.inference.predict.load_model` (the networks are
             moved to ``device``).
         t1_path: skull-stripped T1-weighted image (``.nii``/``.nii.gz``), any voxel size.
-        out_dir: output folder (created).
+        out_dir: output folder (created; checked before any work).
         t2_path: T2-weighted image on the T1's voxel grid; required by models trained on T1 + T2,
             refused by T1-only models.
-        mask_path: optional brain mask on the T1's grid (non-zero = brain); default: T1 > 0.
+        mask_path: optional brain mask on the T1's grid (non-zero = brain); default: the T1's
+            non-zero voxels.
         stride: sliding-window step in voxels of the model's spacing (1 … patch size; 8 in the paper).
         write_probabilities: also write the four class-probability maps as one 4D image.
         progress: show a progress bar over the sliding windows.
@@ -184,7 +271,8 @@ def apply_model(
             ``True`` requires one (``ValueError`` for the segmentation-only baselines); ``False``
             never writes them.
         write_labels: write the label image.
-        device: where the networks run (default: CUDA when available, else CPU).
+        device: where the networks run (default: CUDA when available, else CPU); a CUDA device
+            that is not there is an error.
         batch_size: windows per forward pass.
 
     Returns:
@@ -193,10 +281,14 @@ def apply_model(
         and affine.
 
     Raises:
-        ValueError: naming the file for a missing/unreadable/non-NIfTI input or model, images not
-            on one grid, an empty brain, a modality count the model does not take, or a model card
-            without preprocessing settings.
+        ValueError: naming the file for a missing/unreadable/non-NIfTI input or model, a model
+            path that is a folder, an output folder that is a file, images not on one grid, an empty
+            brain, a modality count the model does not take, a model card without preprocessing
+            settings, or a GPU asked for that is not there. Outputs are written only once all are
+            computed, and a failed write removes the others (all or none).
     """
+    device = _default_device(device)
+    out_dir = check_out_dir(out_dir)
     networks, card, name = _model(model_path)
     spacing_mm, percentile = preprocess_settings(card, name)
     normalized_wanted = _check_request(card, name, write_normalized, write_labels, write_probabilities)
@@ -224,32 +316,31 @@ def apply_model(
     if len(set(stems)) != len(stems):
         raise ValueError(f"{t1_path} and {t2_path} have the same file name stem {stems[0]!r}; their outputs "
                          f"would overwrite each other")
-    brain_input = (mask > 0) if mask is not None else (t1_data > 0)
+    brain_input = brain_of(mask if mask is not None else t1_data)
     if not brain_input.any():
         source = mask_path if mask is not None else t1_path
-        raise ValueError(f"{source}: empty brain (no voxel > 0); inputs must be skull-stripped brain images")
+        raise ValueError(f"{source}: empty brain (every voxel is 0); inputs must be skull-stripped brain images")
     if mask is None and brain_input.mean() > 0.9:
-        log.warning("%s: %.0f%% of the voxels are > 0; is it skull-stripped? The model expects a brain-only "
-                    "image (or pass a brain mask)", t1_path, 100 * brain_input.mean())
+        log.warning("%s: %.0f%% of the voxels are non-zero; is it skull-stripped? The model expects a "
+                    "brain-only image (or pass a brain mask)", t1_path, 100 * brain_input.mean())
 
-    # 2. Preprocess as the training data: isotropic spacing, brain only, crop, pad, scale to [0, 1].
+    # 2. Preprocess as the training data: isotropic spacing, brain only, scale to [0, 1].
     reference = _ants_read(t1_path)
     if tuple(reference.shape) != tuple(shape):
         raise ValueError(f"{t1_path}: ANTs reads shape {reference.shape}, nibabel {shape}")
     isotropic = {m: _resample_iso(reference if m == modalities[0] else _ants_read(p), spacing_mm, LINEAR)
                  for m, p in inputs.items()}
     iso_grid = isotropic[modalities[0]]
-    if mask_path is not None:
-        brain = _resample_iso(_ants_read(mask_path), spacing_mm, NEAREST).numpy() > 0
-    else:
-        brain = iso_grid.numpy() > 0
+    # Nearest neighbour on the brain itself: thresholding linearly resampled intensities would
+    # depend on their sign and blur the boundary.
+    brain_image = reference.new_image_like(brain_input.astype(np.float32))
+    brain = _resample_iso(brain_image, spacing_mm, NEAREST).numpy() > 0.5
     if not brain.any():
         raise ValueError(f"{t1_path}: the brain vanishes when resampled to the model's {spacing_mm} mm spacing")
-    volume = np.stack([scale_to_unit(np.where(brain, np.maximum(image.numpy(), 0.0), 0.0), brain, percentile)
-                       for image in isotropic.values()])
+    volume = np.stack([unit_intensities(image.numpy(), brain, percentile, inputs[modality])
+                       for modality, image in isotropic.items()])
 
     # 3. Predict inside the brain's bounding box (windows anchored at the box, as in evaluation).
-    device = _default_device(device)
     networks.to(device)
     log.info("%s: %s on a %s grid at %g mm", t1_path, name, "×".join(map(str, volume.shape[1:])), spacing_mm)
     probabilities, normalized = predict_in_brain_box(volume, brain, networks, card, stride=stride,
@@ -257,62 +348,78 @@ def apply_model(
 
     # 4. Back to the input grid: background where no window reached, resample linearly.
     probabilities[0][probabilities.sum(axis=0) == 0] = 1.0  # in no evaluated window: no brain nearby
-    outputs: dict[str, Path] = {}
-    out_dir = Path(out_dir)
+    arrays: dict[str, tuple[np.ndarray, Path]] = {}
     background = ~brain_input
     if write_labels or write_probabilities:
         resampled = _to_input_grid(probabilities, iso_grid, reference)
         resampled[:, background] = 0.0
         resampled[0][background] = 1.0
         if write_labels:
-            labels = np.argmax(resampled, axis=0).astype(np.uint8)
-            outputs["labels"] = out_dir / f"{stems[0]}_labels.nii.gz"
-            save_nifti(labels, affine, outputs["labels"])
+            arrays["labels"] = (np.argmax(resampled, axis=0).astype(np.uint8), out_dir / f"{stems[0]}_labels.nii.gz")
         if write_probabilities:
-            outputs["probabilities"] = out_dir / f"{stems[0]}_probabilities.nii.gz"
-            save_nifti(np.moveaxis(resampled, 0, -1), affine, outputs["probabilities"])
+            arrays["probabilities"] = (np.moveaxis(resampled, 0, -1), out_dir / f"{stems[0]}_probabilities.nii.gz")
     if normalized_wanted and normalized is not None:
         images = np.where(brain, normalized, 0.0).astype(np.float32)
         resampled = np.clip(_to_input_grid(images, iso_grid, reference), 0.0, 1.0)
         resampled[:, background] = 0.0
         for modality, stem, image in zip(inputs, stems, resampled):
-            outputs[f"normalized_{modality}"] = out_dir / f"{stem}_normalized.nii.gz"
-            save_nifti(image, affine, outputs[f"normalized_{modality}"])
-    for kind, path in outputs.items():
-        log.info("wrote %s: %s", kind, path)
-    return outputs
+            arrays[f"normalized_{modality}"] = (image, out_dir / f"{stem}_normalized.nii.gz")
+    return _write_all(arrays, affine)
 
 
-def find_subjects(folder: str | os.PathLike, modalities) -> list[dict[str, Path]]:
-    """T1 images of ``folder`` (``*_t1.nii.gz``, ``*_T1.nii``, …), sorted, each with its T2
-    (same prefix, ``_t2``/``_T2``) when ``modalities`` has two entries.
+def _write_all(arrays: dict[str, tuple[np.ndarray, Path]], affine: np.ndarray) -> dict[str, Path]:
+    """Write every ``kind: (data, path)`` as NIfTI with ``affine``; if one write fails, remove the
+    ones already written, so a subject has all its outputs or none. Returns ``kind: path``."""
+    written: dict[str, Path] = {}
+    try:
+        for kind, (data, path) in arrays.items():
+            save_nifti(data, affine, path)
+            written[kind] = path
+            log.info("wrote %s: %s", kind, path)
+    except BaseException:
+        for path in written.values():
+            path.unlink(missing_ok=True)
+        raise
+    return written
 
-    Returns one ``{"t1": path[, "t2": path]}`` per subject. Raises ``ValueError`` naming the
-    folder when it holds no T1 image, or the T1 file whose T2 is missing or ambiguous."""
+
+def find_t1_images(folder: str | os.PathLike) -> list[Path]:
+    """T1 images of ``folder``, sorted: ``<id>_t1`` / ``<id>_T1`` or BIDS ``<id>_T1w``, each
+    ``.nii`` or ``.nii.gz``. ``ValueError`` naming the folder when it holds none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder")
-    subjects = []
-    for path in sorted(folder.iterdir()):
-        match = _T1_NAME.match(path.name)
-        if not match or not path.is_file():
-            continue
-        subject = {modalities[0]: path}
-        if len(modalities) == 2:
-            candidates = [folder / f"{match['prefix']}_{tag}{suffix}" for tag in ("t2", "T2")
-                          for suffix in NIFTI_SUFFIXES]
-            found = sorted({c for c in candidates if c.is_file()})
-            if not found:
-                raise ValueError(f"{path}: the model needs a T2 image too, but there is no "
-                                 f"{match['prefix']}_t2.nii.gz (or _T2, .nii) beside it")
-            if len(found) > 1:
-                raise ValueError(f"{path}: several T2 images match: {[str(f) for f in found]}")
-            subject[modalities[1]] = found[0]
-        subjects.append(subject)
-    if not subjects:
-        raise ValueError(f"{folder}: no T1 images found (expected names ending in _t1.nii.gz, _t1.nii, "
-                         f"_T1.nii.gz or _T1.nii)")
-    return subjects
+    images = [path for path in sorted(folder.iterdir()) if _T1_NAME.match(path.name) and path.is_file()]
+    if not images:
+        raise ValueError(f"{folder}: no T1 images found (expected names ending in _t1, _T1 or _T1w, "
+                         f"with .nii or .nii.gz)")
+    return images
+
+
+def paired_image(t1_path: str | os.PathLike) -> Path:
+    """The second-modality image beside a T1 image found by :func:`find_t1_images`: same prefix,
+    tag ``t2``, ``T2``, ``T2w`` or ``FLAIR``, ``.nii`` or ``.nii.gz``. ``ValueError`` naming the T1
+    file when there is none or more than one."""
+    t1_path = Path(t1_path)
+    prefix = _T1_NAME.match(t1_path.name)["prefix"]
+    candidates = [t1_path.parent / f"{prefix}_{tag}{suffix}" for tag in SECOND_MODALITY_TAGS
+                  for suffix in NIFTI_SUFFIXES]
+    found = sorted({c for c in candidates if c.is_file()})
+    if not found:
+        raise ValueError(f"{t1_path}: the model needs a T2 image too, but there is no {prefix}_t2.nii.gz "
+                         f"(or _T2, _T2w, _FLAIR; .nii or .nii.gz) beside it")
+    if len(found) > 1:
+        raise ValueError(f"{t1_path}: several T2 images match: {', '.join(f.name for f in found)}")
+    return found[0]
+
+
+@dataclass
+class FolderResult:
+    """What :func:`apply_to_folder` did: written files per T1 file name, and a one-line reason
+    per T1 file name that failed (its outputs are not written)."""
+
+    written: dict[str, dict[str, Path]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def apply_to_folder(
@@ -327,23 +434,51 @@ def apply_to_folder(
     write_labels: bool = True,
     device: str | torch.device | None = None,
     batch_size: int = 16,
-) -> dict[str, dict[str, Path]]:
-    """:func:`apply_model` on every T1 image of ``folder`` (see :func:`find_subjects` for the
-    names and the T2 pairing); the brain is each T1 > 0. The model is loaded once; a tqdm bar
-    counts images. Returns the written files per T1 file name."""
+) -> FolderResult:
+    """:func:`apply_model` on every T1 image of ``folder`` (:func:`find_t1_images`; T2 images
+    paired by :func:`paired_image`); the brain is each T1's non-zero voxels. The model is loaded
+    once; a tqdm bar counts images.
+
+    A subject that fails (unreadable image, missing T2, empty brain…) is recorded in
+    ``FolderResult.failed`` with its message and the others are still processed; it leaves no
+    output file. Problems common to every subject (model, device, output folder, arguments, a
+    folder without T1 images) raise ``ValueError`` before any work.
+    """
+    device = _default_device(device)
+    out_dir = check_out_dir(out_dir)
     networks, card, name = _model(model_path)
     preprocess_settings(card, name)
     _check_request(card, name, write_normalized, write_labels, write_probabilities)
+    check_patch_stride(card["training"]["patch_size"], stride)
+    check_int("batch_size", batch_size, 1)
     modalities = list(card["experiment"]["modalities"])
-    subjects = find_subjects(folder, modalities)
+    images = find_t1_images(folder)
     from tqdm.auto import tqdm
 
-    results = {}
-    for subject in tqdm(subjects, desc="images", unit="image", disable=not progress):
-        t1 = subject[modalities[0]]
-        t2 = subject[modalities[1]] if len(modalities) == 2 else None
-        results[t1.name] = apply_model((networks, card), t1, out_dir, t2_path=t2, stride=stride,
-                                       write_probabilities=write_probabilities, progress=progress,
-                                       write_normalized=write_normalized, write_labels=write_labels,
-                                       device=device, batch_size=batch_size)
-    return results
+    result = FolderResult()
+    stems: dict[str, str] = {}
+    for t1 in tqdm(images, desc="images", unit="image", disable=not progress):
+        try:
+            stem = nifti_stem(t1)
+            if stem in stems:  # a_t1.nii beside a_t1.nii.gz
+                raise ValueError(f"{t1}: same name as {stems[stem]} but for the suffix; its outputs would "
+                                 f"overwrite the other's")
+            stems[stem] = t1.name
+            t2 = paired_image(t1) if len(modalities) == 2 else None
+            result.written[t1.name] = apply_model(
+                (networks, card), t1, out_dir, t2_path=t2, stride=stride, write_probabilities=write_probabilities,
+                progress=progress, write_normalized=write_normalized, write_labels=write_labels, device=device,
+                batch_size=batch_size)
+        except (ValueError, OSError) as error:  # report it, go on with the other subjects
+            result.failed[t1.name] = one_line(error)
+            log.info("failed: %s", result.failed[t1.name])
+    return result
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line for a user: ``OSError`` as ``file: reason``, newlines folded."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error)
+    return re.sub(r"\s*\n\s*", " ", text).strip()

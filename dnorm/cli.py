@@ -18,7 +18,8 @@ def run_synth(args: argparse.Namespace) -> None:
     from dnorm.config import load_config
     from dnorm.synth.benchmark import synthesize_dataset
 
-    config = load_config(*(args.config or [default_config_path()]))
+    # Layered over the defaults, as Snakemake's --configfile over config/config.yaml.
+    config = load_config(default_config_path(), *(args.config or []))
     synthetic = [n for n, d in sorted(config["datasets"].items()) if d["source"] == "synthetic"]
     chosen = args.datasets or synthetic
     unknown = sorted(set(chosen) - set(synthetic))
@@ -28,6 +29,13 @@ def run_synth(args: argparse.Namespace) -> None:
         manifest = synthesize_dataset(name, config["datasets"][name], config["synth"], config["seed"],
                                       Path(args.out) / name)
         print(f"{name}: {manifest}")
+
+
+def run_check_config(args: argparse.Namespace) -> None:
+    from dnorm.config import load_config
+
+    config = load_config(default_config_path(), *args.config)
+    print(f"{' + '.join(args.config)}: valid (run_name {config['run_name']!r})")
 
 
 def run_domain_gap(args: argparse.Namespace) -> None:
@@ -43,30 +51,41 @@ def run_ingest(args: argparse.Namespace) -> None:
     run_ingest_command(args)
 
 
-def _apply(args: argparse.Namespace, **outputs) -> None:
-    """Shared by ``normalize`` and ``segment``: one image, or every T1 image of a folder."""
+def _apply(args: argparse.Namespace, **outputs) -> int:
+    """Shared by ``normalize`` and ``segment``: one image, or every T1 image of a folder. In a
+    folder, each failed subject is one ``error:`` line and the exit status is 2 at the end."""
     from dnorm.apply import apply_model, apply_to_folder
 
     options = dict(stride=args.stride, progress=not args.quiet, device=args.device, **outputs)
-    if Path(args.input).is_dir():
-        if args.t2 or args.mask:
-            raise ValueError(f"{args.input}: --t2 and --mask apply to a single image; in a folder, T2 images are "
-                             f"paired by name (<id>_t2.nii.gz) and the brain is T1 > 0")
-        written = [path for files in apply_to_folder(args.model, args.input, args.out, **options).values()
-                   for path in files.values()]
-    else:
-        written = list(apply_model(args.model, args.input, args.out, t2_path=args.t2, mask_path=args.mask,
-                                   **options).values())
-    for path in written:
-        print(path)
+    if not Path(args.input).is_dir():
+        for path in apply_model(args.model, args.input, args.out, t2_path=args.t2, mask_path=args.mask,
+                                **options).values():
+            print(path)
+        return 0
+    if args.t2 or args.mask:
+        raise ValueError(f"{args.input}: --t2 and --mask apply to a single image; in a folder, T2 images are "
+                         f"paired by name (<id>_t2.nii.gz, BIDS <id>_T2w.nii.gz) and the brain is each T1's "
+                         f"non-zero voxels")
+    result = apply_to_folder(args.model, args.input, args.out, **options)
+    for files in result.written.values():
+        for path in files.values():
+            print(path)
+    for message in result.failed.values():
+        _error(args, message)
+    if result.failed:
+        total = len(result.failed) + len(result.written)
+        _error(args, f"{args.input}: {len(result.failed)} of {total} images failed (listed above); the "
+                     f"outputs of the others are in {args.out}")
+        return 2
+    return 0
 
 
-def run_normalize(args: argparse.Namespace) -> None:
-    _apply(args, write_normalized=True, write_labels=False)
+def run_normalize(args: argparse.Namespace) -> int:
+    return _apply(args, write_normalized=True, write_labels=False)
 
 
-def run_segment(args: argparse.Namespace) -> None:
-    _apply(args, write_normalized=False, write_labels=True, write_probabilities=args.probabilities)
+def run_segment(args: argparse.Namespace) -> int:
+    return _apply(args, write_normalized=False, write_labels=True, write_probabilities=args.probabilities)
 
 
 def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,17 +93,22 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="trained model file (model.pt from the study's training step)")
     parser.add_argument("input", metavar="INPUT",
                         help="skull-stripped T1-weighted NIfTI image (.nii/.nii.gz), or a folder of them named "
-                             "<id>_t1.nii.gz (T2 images paired as <id>_t2.nii.gz)")
-    parser.add_argument("out", metavar="OUT", help="output folder (created if needed)")
+                             "<id>_t1.nii.gz or BIDS-style <id>_T1w.nii.gz (T2 images paired as <id>_t2.nii.gz, "
+                             "<id>_T2w.nii.gz or <id>_FLAIR.nii.gz); a subject that fails is reported and the "
+                             "others are still processed")
+    parser.add_argument("out", metavar="OUT", help="output folder (created if needed; not an existing file)")
     parser.add_argument("--t2", metavar="PATH",
                         help="T2-weighted image on the T1's voxel grid (models trained on T1 + T2 need it)")
     parser.add_argument("--mask", metavar="PATH",
-                        help="brain mask on the T1's voxel grid (non-zero = brain; default: T1 > 0). Voxels "
-                             "outside it are background in the outputs")
+                        help="brain mask on the T1's voxel grid (non-zero = brain; default: the T1's non-zero "
+                             "voxels, so z-scored images with negative values work). Voxels outside it are "
+                             "background in the outputs")
     parser.add_argument("--stride", type=int, default=8, metavar="N",
                         help="step in voxels between overlapping patches at the model's voxel size; smaller is "
                              "smoother and slower (default: 8, as in the paper)")
-    parser.add_argument("--device", metavar="DEV", help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    parser.add_argument("--device", metavar="DEV",
+                        help="torch device, e.g. cpu or cuda (default: cuda if available); asking for a GPU "
+                             "that is not there is an error")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -98,9 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
                                             "labels and a manifest CSV under OUT/<dataset>/.")
     synth.add_argument("out", help="output folder")
     synth.add_argument("--config", action="append", metavar="YAML",
-                       help="study config (repeat to override; default: the embedded default)")
+                       help="study config layered over the embedded default, as Snakemake's --configfile "
+                            "(repeat to layer several; later files win)")
     synth.add_argument("--datasets", nargs="+", metavar="NAME", help="only these datasets (default: all synthetic)")
     synth.set_defaults(handler=run_synth)
+
+    check = commands.add_parser(
+        "check-config", help="validate study config files layered over the default",
+        description="Layer YAML files over the embedded default config, as Snakemake's --configfile, and "
+                    "validate them: a YAML syntax error is reported with its file and line (Snakemake's own "
+                    "message gives neither), a bad key with its file and name.")
+    check.add_argument("config", nargs="+", metavar="YAML", help="config files, later ones winning")
+    check.set_defaults(handler=run_check_config)
 
     from dnorm.ingest import add_ingest_arguments
 
@@ -139,15 +172,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(args: argparse.Namespace, message: str) -> None:
+    print(f"dnorm {args.command}: error: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. A user's mistake (``ValueError``) or a file-system refusal
+    (``OSError``) is one ``error:`` line naming the file, exit status 2, no traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        args.handler(args)
-    except ValueError as error:
-        print(f"dnorm {args.command}: error: {error}", file=sys.stderr)
+        return args.handler(args) or 0
+    except (ValueError, OSError) as error:
+        from dnorm.apply import one_line  # imports torch: only on this path
+
+        _error(args, one_line(error))
         return 2
-    return 0
 
 
 if __name__ == "__main__":

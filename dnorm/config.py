@@ -4,7 +4,10 @@ cross-field checks a schema cannot express. The Snakefile validates with Snakema
 
 from __future__ import annotations
 
+import copy
+import difflib
 import os
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -34,20 +37,81 @@ def _validator_with_defaults():
     return jsonschema.validators.extend(base, {"properties": set_defaults})
 
 
-def validate_config(config: dict, source: str = "config") -> dict:
+def validate_config(config: dict, source: str = "config", files: Sequence[str | os.PathLike] = ()) -> dict:
     """Validate ``config`` in place against the schema, fill defaults, run cross-field checks.
 
-    Raises ``ValueError`` naming ``source`` and the offending key path.
+    ``files``: the YAML files ``config`` was merged from, lowest precedence first; a schema error
+    names the last of them that sets the offending key, else ``source``.
+
+    Raises ``ValueError`` naming the file (or ``source``) and the offending key path, in one line.
     """
+    _raise_schema_error(config, source, files)
+    check_config(config, source)
+    return config
+
+
+def check_schema(config: dict, files: Sequence[str | os.PathLike] = (), source: str = "config") -> None:
+    """Check a copy of ``config`` against the schema (``config`` is left as it is).
+
+    For the Snakefile, before Snakemake's own ``validate``, whose message dumps the whole schema
+    and config: raises a one-line ``ValueError`` naming the file (see :func:`validate_config`).
+    """
+    _raise_schema_error(copy.deepcopy(config), source, files)
+
+
+def _raise_schema_error(config: dict, source: str, files: Sequence[str | os.PathLike]) -> None:
+    """Validate ``config`` in place (defaults filled) and raise the best-matching error, if any."""
     with open(schema_path()) as handle:
         schema = yaml.safe_load(handle)
     validator = _validator_with_defaults()(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
-    if error is not None:
-        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ValueError(f"{source}: invalid configuration at {where}: {error.message}")
-    check_config(config, source)
-    return config
+    if error is None:
+        return
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        key = next(k for k in error.instance if k not in allowed)
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
+        path.append(key)
+        message = f"unknown key {'.'.join(map(str, path))!r}; {hint}"
+    else:
+        where = ".".join(str(p) for p in path) or "(top level)"
+        detail = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+        message = f"invalid configuration at {where}: {detail}"
+    raise ValueError(f"{_file_setting(files, path) or source}: {message}")
+
+
+def _file_setting(files: Sequence[str | os.PathLike], path: list) -> str | None:
+    """The last of ``files`` (lowest precedence first) whose YAML sets the key ``path``, if any."""
+    found = None
+    for file in files:
+        try:
+            with open(file) as handle:
+                node = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError):
+            continue
+        for key in path:
+            if isinstance(node, dict) and key in node:
+                node = node[key]
+            elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+                node = node[key]
+            else:
+                break
+        else:
+            found = str(file)
+    return found
+
+
+def yaml_error(path: str | os.PathLike, error: yaml.YAMLError) -> ValueError:
+    """A YAML syntax error as one line naming the file, line and column (1-based) and the problem."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(error, "problem", None) or (str(error).splitlines() or ["unknown problem"])[0]
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and context_mark is not None:
+        context = f"{context} that starts at line {context_mark.line + 1}"
+    return ValueError(f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else ""))
 
 
 def check_config(config: dict, source: str = "config") -> None:
@@ -92,11 +156,11 @@ def load_config(*paths: str | os.PathLike) -> dict:
             with open(path) as handle:
                 loaded = yaml.safe_load(handle) or {}
         except yaml.YAMLError as error:
-            raise ValueError(f"{path}: not valid YAML ({error})") from error
+            raise yaml_error(path, error) from None
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
         merge_into(merged, loaded)
-    return validate_config(merged, source=" + ".join(str(p) for p in paths))
+    return validate_config(merged, source=" + ".join(str(p) for p in paths), files=paths)
 
 
 def merge_into(base: dict, override: dict) -> dict:

@@ -6,10 +6,16 @@ from argparse import Namespace
 import dnorm.config
 from dnorm.evaluation import paper
 from dnorm.evaluation.plan import test_datasets, test_subjects, training_seeds
+from dnorm.evaluation.selection import select_experiments
 from dnorm.manifest import read_manifest
 from dnorm.training.experiment import experiment_from_config
 
-dnorm.config.check_config(config, "config")
+try:
+    dnorm.config.check_config(config, " + ".join(CONFIG_FILES))
+    # The whole workflow reads config["experiments"]: restrict it once, here.
+    config["experiments"] = select_experiments(config, " + ".join(CONFIG_FILES))
+except ValueError as error:  # one line naming the files, no traceback
+    raise WorkflowError(str(error)) from None
 
 RESULTS = f"results/{config['run_name']}"
 DATASETS = sorted(config["datasets"])
@@ -70,7 +76,7 @@ def per_model(path, experiments):
 
 # Results tables (tables/<name>.csv) and their titles in the report.
 TABLES = {
-    "claims": "The paper's claims C1-C6, held or not",
+    "claims": "Claims C1-C6 of the paper: verdicts",  # sorts first: the report orders entries by label
     "table2_cross_dataset": "Table 2: cross-dataset Dice",
     "table3_methods": "Table 3: Dice and MHD per method",
     "table4_divergence": "Table 4: JSD of intensity distributions",

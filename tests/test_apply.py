@@ -1,14 +1,18 @@
 """Applying a model to NIfTI files (``dnorm.apply``) and the ``dnorm normalize`` / ``segment``
 commands: outputs on the input's grid, the round trip through the model's grid, and the errors a
-user meets. Tiny networks with random weights (width 2, patch 16), small volumes."""
+user meets (each with its exact message). Tiny networks with random weights (width 2, patch 16),
+small volumes."""
 
 from __future__ import annotations
+
+import logging
 
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
 
+import dnorm.apply
 from dnorm.apply import _ants_read, _resample_iso, _to_input_grid, apply_model, apply_to_folder
 from dnorm.cli import main
 from dnorm.preprocess.resample import LINEAR
@@ -124,10 +128,6 @@ def test_apply_model_errors(tmp_path, model):
     t1 = write_image(tmp_path / "sub_t1.nii.gz")
     with pytest.raises(ValueError, match="nope.pt: model file does not exist"):
         apply_model(tmp_path / "nope.pt", t1, tmp_path / "out", progress=False)
-    corrupt = tmp_path / "corrupt.pt"
-    corrupt.write_bytes(b"\x00garbage")
-    with pytest.raises(ValueError, match="corrupt.pt: unreadable model file"):
-        apply_model(corrupt, t1, tmp_path / "out", progress=False)
     for name in ("notes.txt", "brain.mgz"):
         (tmp_path / name).write_text("hello")
         with pytest.raises(ValueError, match=f"{name}: not a NIfTI file"):
@@ -146,7 +146,7 @@ def test_apply_model_errors(tmp_path, model):
         apply_model(unet, t1, tmp_path / "out", write_normalized=True, progress=False)
     empty = tmp_path / "empty_t1.nii.gz"
     nib.save(nib.Nifti1Image(np.zeros(SHAPE, np.float32), AFFINE), str(empty))
-    with pytest.raises(ValueError, match="empty_t1.nii.gz: empty brain"):
+    with pytest.raises(ValueError, match="empty_t1.nii.gz: empty brain \\(every voxel is 0\\)"):
         apply_model(model, empty, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
@@ -159,16 +159,28 @@ def test_apply_to_folder_pairs_modalities(tmp_path):
     write_image(folder / "a_t1.nii.gz", shape=small)
     write_image(folder / "a_t2.nii.gz", shape=small, seed=1)
     write_image(folder / "b_T1.nii", shape=small)
+    write_image(folder / "sub-01_T1w.nii.gz", shape=small)  # BIDS names
+    write_image(folder / "sub-01_FLAIR.nii.gz", shape=small, seed=3)
     (folder / "notes.txt").write_text("ignored")
-    with pytest.raises(ValueError, match="b_T1.nii: the model needs a T2 image"):
-        apply_to_folder(model, folder, tmp_path / "out", progress=False)
+    result = apply_to_folder(model, folder, tmp_path / "out", progress=False, write_normalized=False)
+    assert result.failed == {"b_T1.nii": f"{folder / 'b_T1.nii'}: the model needs a T2 image too, but there is "
+                                         f"no b_t2.nii.gz (or _T2, _T2w, _FLAIR; .nii or .nii.gz) beside it"}
+    assert sorted(result.written) == ["a_t1.nii.gz", "sub-01_T1w.nii.gz"]
     write_image(folder / "b_T2.nii", shape=small, seed=2)
-    written = apply_to_folder(model, folder, tmp_path / "out", progress=False, write_normalized=False)
-    assert sorted(written) == ["a_t1.nii.gz", "b_T1.nii"]
-    assert written["b_T1.nii"]["labels"].name == "b_T1_labels.nii.gz"
-    assert nib.load(str(written["a_t1.nii.gz"]["labels"])).shape == small
-    with pytest.raises(ValueError, match="no T1 images found"):
+    result = apply_to_folder(model, folder, tmp_path / "out", progress=False, write_normalized=False)
+    assert result.failed == {}
+    assert sorted(result.written) == ["a_t1.nii.gz", "b_T1.nii", "sub-01_T1w.nii.gz"]
+    assert result.written["b_T1.nii"]["labels"].name == "b_T1_labels.nii.gz"
+    assert result.written["sub-01_T1w.nii.gz"]["labels"].name == "sub-01_T1w_labels.nii.gz"
+    assert nib.load(str(result.written["a_t1.nii.gz"]["labels"])).shape == small
+    write_image(folder / "sub-01_T2w.nii.gz", shape=small, seed=4)
+    result = apply_to_folder(model, folder, tmp_path / "out", progress=False, write_normalized=False)
+    assert result.failed == {"sub-01_T1w.nii.gz": f"{folder / 'sub-01_T1w.nii.gz'}: several T2 images match: "
+                                                  f"sub-01_FLAIR.nii.gz, sub-01_T2w.nii.gz"}
+    with pytest.raises(ValueError) as raised:
         apply_to_folder(model, tmp_path / "out", tmp_path / "out2", progress=False)
+    assert str(raised.value) == (f"{tmp_path / 'out'}: no T1 images found (expected names ending in _t1, _T1 "
+                                 f"or _T1w, with .nii or .nii.gz)")
 
 
 def test_cli_normalize_and_segment(tmp_path, model, capsys):
@@ -180,12 +192,140 @@ def test_cli_normalize_and_segment(tmp_path, model, capsys):
     assert [p.name for p in (tmp_path / "folder_out").iterdir()] == ["sub_t1_normalized.nii.gz"]
     capsys.readouterr()
     unet = write_model(tmp_path / "unet.pt", method="unet")
-    assert main(["normalize", str(unet), str(t1), str(out), "-q"]) == 2
-    assert "segmentation-only baseline" in capsys.readouterr().err
-    assert main(["segment", str(tmp_path / "missing.pt"), str(t1), str(out)]) == 2
-    assert "missing.pt: model file does not exist" in capsys.readouterr().err
-    assert main(["segment", str(model), str(tmp_path / "notes.txt"), str(out)]) == 2
-    assert "not a NIfTI file" in capsys.readouterr().err
-    assert main(["segment", str(model), str(t1), str(out), "--stride", "0"]) == 2
-    assert main(["segment", str(model), str(tmp_path), str(out), "--mask", str(t1)]) == 2
-    assert "--mask apply to a single image" in capsys.readouterr().err
+    assert cli_error(capsys, "normalize", unet, t1, out, "-q") == (
+        f"dnorm normalize: error: {unet}: method 'unet' is a segmentation-only baseline without a generator, so "
+        f"it cannot normalize images; use `dnorm segment` for its labels")
+    assert cli_error(capsys, "segment", tmp_path / "missing.pt", t1, out) == (
+        f"dnorm segment: error: {tmp_path / 'missing.pt'}: model file does not exist")
+    (tmp_path / "notes.txt").write_text("hello")
+    assert cli_error(capsys, "segment", model, tmp_path / "notes.txt", out) == (
+        f"dnorm segment: error: {tmp_path / 'notes.txt'}: not a NIfTI file (expected a .nii or .nii.gz name); "
+        f"convert it first, e.g. with mri_convert or nibabel")
+    assert cli_error(capsys, "segment", model, t1, out, "--stride", "0") == (
+        "dnorm segment: error: stride must be an integer >= 1, got 0")
+    assert cli_error(capsys, "segment", model, tmp_path, out, "--mask", t1) == (
+        f"dnorm segment: error: {tmp_path}: --t2 and --mask apply to a single image; in a folder, T2 images are "
+        f"paired by name (<id>_t2.nii.gz, BIDS <id>_T2w.nii.gz) and the brain is each T1's non-zero voxels")
+
+
+def cli_error(capsys, *argv: str) -> str:
+    """Run ``dnorm ARGV``; check exit status 2, one stderr line, no traceback; return that line."""
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.rstrip("\n")
+
+
+def test_cli_out_that_is_a_file_is_refused_before_prediction(tmp_path, model, capsys, monkeypatch):
+    t1 = write_image(tmp_path / "sub_t1.nii.gz", shape=(20, 18, 16))
+    out = tmp_path / "out.nii.gz"
+    out.write_text("a file")
+    monkeypatch.setattr(dnorm.apply, "predict_in_brain_box", lambda *a, **k: pytest.fail("predicted"))
+    for command in ("segment", "normalize"):
+        assert cli_error(capsys, command, model, t1, out) == (
+            f"dnorm {command}: error: {out}: is a file; the output folder OUT must be a folder (created if needed)")
+    assert cli_error(capsys, "segment", model, tmp_path, out / "sub") == (
+        f"dnorm segment: error: {out}: is a file, so the output folder {out / 'sub'} cannot be created in it")
+
+
+def test_cli_bad_model_files(tmp_path, model, capsys):
+    t1 = write_image(tmp_path / "sub_t1.nii.gz", shape=(20, 18, 16))
+    out = tmp_path / "out"
+    assert cli_error(capsys, "segment", tmp_path, t1, out) == (
+        f"dnorm segment: error: {tmp_path}: is a folder, not a model file (give the model.pt inside it)")
+    random_bytes = tmp_path / "random.pt"
+    random_bytes.write_bytes(np.random.default_rng(0).bytes(4096))
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(model.read_bytes()[:3000])
+    for path in (random_bytes, truncated):
+        assert cli_error(capsys, "segment", path, t1, out) == (
+            f"dnorm segment: error: {path}: not a dnorm model file (not a PyTorch archive: corrupt, truncated "
+            f"or another format)")
+    flipped = bytearray(model.read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF  # inside a stored tensor: the archive is fine, a checksum is not
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(flipped))
+    assert cli_error(capsys, "segment", damaged, t1, out).startswith(
+        f"dnorm segment: error: {damaged}: not a dnorm model file (corrupt: ")
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"card": {}, "networks": torch.nn.Linear(2, 2)}, pickled)  # a whole module: arbitrary code
+    line = cli_error(capsys, "segment", pickled, t1, out)
+    assert line == (f"dnorm segment: error: {pickled}: not a dnorm model file (it holds Python objects, not only "
+                    f"tensors and plain data as dnorm models do)")
+    assert not out.exists()
+
+
+def test_cli_gpu_that_is_not_there(tmp_path, model, capsys, monkeypatch):
+    t1 = write_image(tmp_path / "sub_t1.nii.gz", shape=(20, 18, 16))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert cli_error(capsys, "segment", model, t1, tmp_path / "out", "--device", "cuda") == (
+        "dnorm segment: error: device 'cuda': no CUDA GPU is available here; use cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert cli_error(capsys, "normalize", model, tmp_path, tmp_path / "out", "--device", "cuda:2") == (
+        "dnorm normalize: error: device 'cuda:2': only 1 CUDA GPU(s) here (cuda:0 to cuda:0)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_folder_reports_each_failure_and_finishes_the_others(tmp_path, model, capsys):
+    small = (20, 18, 16)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_image(folder / "a_t1.nii.gz", shape=small)
+    (folder / "b_t1.nii.gz").write_bytes(b"not gzip")
+    write_image(folder / "sub-03_T1w.nii", shape=small)
+    nib.save(nib.Nifti1Image(np.zeros(small, np.float32), AFFINE), str(folder / "sub-04_T1w.nii.gz"))
+    out = tmp_path / "out"
+    assert main(["segment", str(model), str(folder), str(out), "-q"]) == 2
+    captured = capsys.readouterr()
+    unreadable, *lines = captured.err.splitlines()
+    # nibabel's own words follow: "is not a gzip file" or "Not a gzipped file", by version
+    assert unreadable.startswith(f"dnorm segment: error: {folder / 'b_t1.nii.gz'}: unreadable image (")
+    assert lines == [
+        f"dnorm segment: error: {folder / 'sub-04_T1w.nii.gz'}: empty brain (every voxel is 0); inputs must be "
+        f"skull-stripped brain images",
+        f"dnorm segment: error: {folder}: 2 of 4 images failed (listed above); the outputs of the others are "
+        f"in {out}"]
+    assert captured.out.splitlines() == [str(out / "a_t1_labels.nii.gz"), str(out / "sub-03_T1w_labels.nii.gz")]
+    assert sorted(p.name for p in out.iterdir()) == ["a_t1_labels.nii.gz", "sub-03_T1w_labels.nii.gz"]
+
+
+def test_failed_write_leaves_no_partial_outputs(tmp_path, model, capsys, monkeypatch):
+    t1 = write_image(tmp_path / "sub_t1.nii.gz", shape=(20, 18, 16))
+    out = tmp_path / "out"
+    real_save = dnorm.apply.save_nifti
+    calls = []
+
+    def save_then_fail(data, affine, path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(path))
+        real_save(data, affine, path)
+
+    monkeypatch.setattr(dnorm.apply, "save_nifti", save_then_fail)
+    assert cli_error(capsys, "segment", model, t1, out, "--probabilities", "-q") == (
+        f"dnorm segment: error: {out / 'sub_t1_probabilities.nii.gz'}: No space left on device")
+    assert calls[0] == out / "sub_t1_labels.nii.gz"
+    assert list(out.iterdir()) == []
+
+
+def test_z_scored_input_keeps_its_whole_brain(tmp_path, model, caplog):
+    """Negative intensities are brain too: every non-zero voxel gets tissue probabilities (the
+    background class is certain only outside the brain), with a warning about the shift."""
+    shape = (20, 18, 16)
+    raw = write_image(tmp_path / "raw_t1.nii.gz", shape=shape)
+    data = nib.load(str(raw)).get_fdata()
+    inside = data != 0
+    z = np.where(inside, (data - data[inside].mean()) / data[inside].std(), 0.0).astype(np.float32)
+    assert (z[inside] < 0).mean() > 0.3
+    zscored = tmp_path / "z_t1.nii.gz"
+    nib.save(nib.Nifti1Image(z, AFFINE), str(zscored))
+    with caplog.at_level(logging.WARNING, logger="dnorm.apply"):
+        written = apply_model(model, zscored, tmp_path / "out", write_probabilities=True, progress=False)
+    background = nib.load(str(written["probabilities"])).get_fdata()[..., 0]
+    assert (background[inside] < 1).all() and (background[~inside] == 1).all()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{zscored}: negative brain intensities (min {z[inside].min():.3g}), e.g. a z-scored image; shifted so "
+        f"that their 0.5th percentile is 0 before scaling to [0, 1]. The model was trained on raw intensities: "
+        f"give the image before z-scoring if you have it"]

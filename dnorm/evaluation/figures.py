@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dnorm.evaluation.discriminator import confusion_matrices
 from dnorm.evaluation.segment import load_normalized_t1, manifest_row
 from dnorm.figures.bias import plot_bias_examples, plot_bias_profiles
 from dnorm.figures.discriminator import plot_confusion_matrices
@@ -18,7 +19,6 @@ from dnorm.figures.histograms import plot_class_histograms
 from dnorm.evaluation.scores import CLASSES
 from dnorm.io import load_labels, load_volume
 from dnorm.manifest import read_manifest
-from dnorm.metrics import confusion_matrix
 from dnorm.metrics.bias import densest_slice
 
 
@@ -128,20 +128,13 @@ def plot_bias(profiles_csv, examples_npz, fig4_path, fig8_path, alphas=(0.5, 0.9
 
 
 def plot_discriminator(tables: dict[str, str], path) -> None:
-    """Fig. 9: row-normalized confusion matrices per setting label (e.g. ``λ = 0.1``) from
+    """Fig. 9: per setting label (e.g. ``λ = 0.1``), D's confusion matrices on training and test
+    patches, normalized by the number of samples (the paper's), in the reported mode, from
     :func:`dnorm.evaluation.discriminator.evaluate_discriminator` CSVs (summed over seeds)."""
-    matrices, row_names, column_names = {}, None, None
+    matrices, row_names, column_names = {}, [], []
     for label, csv in tables.items():
-        frame = pd.read_csv(csv)
-        datasets = list(dict.fromkeys(frame.dataset))
-        classes = datasets + ["generated"]
-        for split, part in frame.groupby("split", sort=False):
-            expanded = part.loc[part.index.repeat(part["count"])]
-            matrices[(label, split)] = confusion_matrix(
-                expanded.dataset.map(classes.index).to_numpy(), (expanded.kind == "generated").to_numpy(),
-                expanded.predicted.map(classes.index).to_numpy(), n_domains=len(datasets), normalize="row")
-        row_names = [f"real {d}" for d in datasets] + [f"generated {d}" for d in datasets]
-        column_names = classes
+        per_split, row_names, column_names = confusion_matrices(pd.read_csv(csv))
+        matrices |= {(label, split): matrix for split, matrix in per_split.items()}
     plot_confusion_matrices(matrices, row_names, column_names, path)
 
 

@@ -9,14 +9,26 @@ has a single ``note`` column saying so.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from dnorm.evaluation import paper
+from dnorm.evaluation.discriminator import REPORTED_MODE, discriminator_accuracies
 from dnorm.evaluation.paper import CLASS_NAMES, Row
 from dnorm.evaluation.summary import formatted, mean_sd, per_seed, per_subject_mean_dice, paired_test
 
 COLUMNS4 = (*CLASS_NAMES, "mean")
+
+
+def seed_mean_dice(segmentation: pd.DataFrame, experiment: str, datasets=None) -> pd.Series:
+    """Mean Dice (over CSF, GM, WM and test subjects) per seed of ``experiment`` on ``datasets``;
+    an empty series when there is no such score (so a missing model reads as missing, not as
+    an error)."""
+    if segmentation.empty or not (segmentation.experiment == experiment).any():
+        return pd.Series(dtype=float)
+    rows = segmentation if datasets is None else segmentation[segmentation.dataset.isin(list(datasets))]
+    if not (rows.experiment == experiment).any():
+        return pd.Series(dtype=float)
+    return per_seed(rows, experiment)[("dice", "mean")].rename("dice")
 
 
 def empty_table(what: str) -> pd.DataFrame:
@@ -111,38 +123,33 @@ def table6(bias: pd.DataFrame, config: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def discriminator_accuracies(discriminator: pd.DataFrame) -> pd.DataFrame:
-    """Per experiment, seed and split: accuracy overall, on real and on generated patches (%)."""
-    frame = discriminator.copy()
-    frame["correct"] = np.where(frame.kind == "generated", frame.predicted == "generated",
-                                frame.predicted == frame.dataset) * frame["count"]
-    grouped = frame.groupby(["experiment", "seed", "split"])
-    overall = grouped[["correct", "count"]].sum()
-    by_kind = frame.groupby(["experiment", "seed", "split", "kind"])[["correct", "count"]].sum()
-    out = pd.DataFrame({"accuracy": 100 * overall.correct / overall["count"]})
-    for kind in ("real", "generated"):
-        kinds = by_kind.index.get_level_values("kind")
-        part = by_kind[kinds == kind].droplevel("kind").reindex(out.index)  # NaN when no such patch
-        out[f"accuracy_{kind}"] = 100 * part.correct / part["count"]
-    return out.reset_index()
-
-
 def table7(segmentation: pd.DataFrame, discriminator: pd.DataFrame, config: dict) -> pd.DataFrame:
-    """Mean Dice and discriminator accuracy (%) on training and test patches per λ."""
+    """Mean Dice and the discriminator's accuracy (%) on training and test patches per λ.
+
+    "D accuracy" is the paper's: the share of all patches, real (target: their dataset) and
+    generated (target: "generated"), D classifies right, with BatchNorm running statistics (eval
+    mode). Beside it: the same with each batch's statistics (train mode), D's dataset accuracy
+    on real patches, its accuracy on generated patches and its mean P(generated) on real and on
+    generated patches, which show how D errs (mean ± sd over seeds)."""
     rows = paper.table7_rows(config)
     if not rows:
         return empty_table("trains Ours with a discriminator on iSEG + MRBrainS")
-    accuracy = discriminator_accuracies(discriminator) if not discriminator.empty else pd.DataFrame()
+    accuracy = discriminator_accuracies(discriminator)
     out = []
     for r in rows:
-        cells = {"λ": r.label, "experiment": r.experiment,
-                 "mean DSC": formatted(per_seed(segmentation, r.experiment)[("dice", "mean")]),
+        dice = seed_mean_dice(segmentation, r.experiment)
+        cells = {"λ": r.label, "experiment": r.experiment, "seeds": len(dice), "mean DSC": formatted(dice),
                  "mean DSC (paper)": r.paper[0] if r.paper else None}
         for split, paper_index in (("train", 1), ("test", 2)):
-            mine = accuracy[(accuracy.experiment == r.experiment) & (accuracy.split == split)] if len(accuracy) else accuracy
-            cells[f"D accuracy {split} %"] = formatted(mine.get("accuracy", []), 1)
-            cells[f"D accuracy {split} % (paper)"] = r.paper[paper_index] if r.paper else None
-            cells[f"D accuracy on generated, {split} %"] = formatted(mine.get("accuracy_generated", []), 1)
+            mine = accuracy[(accuracy.experiment == r.experiment) & (accuracy.split == split)]
+            reported, batch = (mine[mine["mode"] == mode] for mode in (REPORTED_MODE, "train"))
+            cells |= {f"D accuracy {split} %": formatted(reported.accuracy, 1),
+                      f"D accuracy {split} % (paper)": r.paper[paper_index] if r.paper else None,
+                      f"D accuracy {split} %, batch statistics": formatted(batch.accuracy, 1),
+                      f"D dataset accuracy on real, {split} %": formatted(reported.accuracy_real, 1),
+                      f"D accuracy on generated, {split} %": formatted(reported.accuracy_generated, 1),
+                      f"mean P(generated) on real, {split}": formatted(reported.p_generated_real, 3),
+                      f"mean P(generated) on generated, {split}": formatted(reported.p_generated_generated, 3)}
         out.append(cells)
     return pd.DataFrame(out)
 
@@ -167,5 +174,5 @@ def paired_tests(segmentation: pd.DataFrame, config: dict) -> pd.DataFrame:
     return pd.DataFrame(out) if out else empty_table("has two methods to compare")
 
 
-__all__ = ["discriminator_accuracies", "mean_sd", "paired_tests", "table2", "table3", "table4", "table5",
+__all__ = ["discriminator_accuracies", "mean_sd", "paired_tests", "seed_mean_dice", "table2", "table3", "table4", "table5",
            "table6", "table7"]

@@ -1,4 +1,8 @@
-"""Fig. 9: normalized confusion matrices of the discriminator, per setting (e.g. λ) and split."""
+"""Fig. 9: normalized confusion matrices of the discriminator, per setting (e.g. λ) and split.
+
+The paper normalizes by the number of samples: a matrix sums to 1, and the sum of its correct
+cells (real row d → class d, generated rows → "generated") is D's accuracy, written in the
+panel's title."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from matplotlib.colors import Normalize  # noqa: E402
 
 from dnorm.figures import _panels as panels  # noqa: E402
 from dnorm.figures.intensity import save_figure  # noqa: E402
+from dnorm.metrics import correct_cells  # noqa: E402
 
 CMAP = "Blues"
 
@@ -45,14 +50,23 @@ def plot_confusion_matrices(
     matrices: dict[tuple[str, str], np.ndarray], row_names: list[str], column_names: list[str], path: str
 ) -> dict:
     """Rows = settings, columns = splits (both in order of first appearance); one annotated heatmap
-    (2 decimals, shared 0–1 colour scale, one colour bar) per (setting, split).
+    (2 decimals, one colour bar shared from 0 to the largest cell) per (setting, split).
 
     ``matrices``: {(setting_label, split): 2K × (K+1) fractions}, rows ``row_names`` ("real <d>"
-    then "generated <d>"), columns ``column_names`` (the K datasets then "generated"); usually
-    row-normalized (NaN rows for no sample, drawn blank). A missing (setting, split) pair leaves
-    its panel empty with a note.
+    then "generated <d>"), columns ``column_names`` (the K datasets then "generated"). Normalized
+    by the number of samples (summing to 1), a panel's title gives D's accuracy (the sum of its
+    correct cells); any other normalization (e.g. per row, NaN rows for no sample, drawn blank)
+    is drawn without it. A missing (setting, split) pair leaves its panel empty with a note.
+
+    Returns :func:`dnorm.figures._panels.png_result` with ``settings``, ``splits`` and
+    ``accuracy``: {(setting, split): accuracy in [0, 1]} of the panels that sum to 1.
     """
     checked = _check_matrices(matrices, row_names, column_names)
+    correct = correct_cells(len(column_names) - 1)
+    accuracy = {key: float(m[correct].sum()) for key, m in checked.items()
+                if np.isfinite(m).all() and abs(m.sum() - 1.0) < 1e-6}
+    largest = max((float(np.nanmax(m)) for m in checked.values() if np.isfinite(m).any()), default=0.0)
+    vmax = largest if largest > 0 else 1.0  # all-sample fractions are small: scale to the largest
     settings = list(dict.fromkeys(key[0] for key in checked))
     splits = list(dict.fromkeys(key[1] for key in checked))
     sns.set_theme(style="whitegrid", context="notebook")
@@ -61,12 +75,15 @@ def plot_confusion_matrices(
     for row, setting in enumerate(settings):
         for col, split in enumerate(splits):
             axis = axes[row, col]
-            axis.set_title(f"{setting}, {split}", fontsize=10)
+            title = f"{setting}, {split}"
+            if (setting, split) in accuracy:
+                title += f": accuracy {100 * accuracy[setting, split]:.1f} %"
+            axis.set_title(title, fontsize=10)
             if (setting, split) not in checked:
                 axis.text(0.5, 0.5, "no matrix", ha="center", va="center", transform=axis.transAxes)
                 axis.set_axis_off()
                 continue
-            sns.heatmap(checked[setting, split], ax=axis, vmin=0.0, vmax=1.0, cmap=CMAP, cbar=False, annot=True,
+            sns.heatmap(checked[setting, split], ax=axis, vmin=0.0, vmax=vmax, cmap=CMAP, cbar=False, annot=True,
                         fmt=".2f", annot_kws={"fontsize": 8}, linewidths=0.5, linecolor="white", square=False,
                         xticklabels=list(column_names), yticklabels=list(row_names) if col == 0 else False)
             for empty in np.flatnonzero(np.isnan(checked[setting, split]).all(axis=1)):
@@ -75,7 +92,7 @@ def plot_confusion_matrices(
             axis.tick_params(axis="x", labelrotation=30, labelsize=8)
             axis.tick_params(axis="y", labelrotation=0, labelsize=8)
             axis.set(xlabel="predicted class" if row == len(settings) - 1 else "", ylabel="")
-    fig.colorbar(ScalarMappable(Normalize(0.0, 1.0), cmap=CMAP), ax=axes, label="fraction", shrink=0.6)
-    result = panels.png_result(fig, settings=settings, splits=splits)
+    fig.colorbar(ScalarMappable(Normalize(0.0, vmax), cmap=CMAP), ax=axes, label="fraction", shrink=0.6)
+    result = panels.png_result(fig, settings=settings, splits=splits, accuracy=accuracy)
     save_figure(fig, path)
     return result

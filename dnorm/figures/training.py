@@ -1,4 +1,5 @@
-"""Training curves of every experiment: losses, validation Dice and discriminator accuracy."""
+"""Training curves of every experiment: losses, validation Dice, G's gradient balance, the
+discriminator's view of G's output, and G's warm-up reconstruction error."""
 
 from __future__ import annotations
 
@@ -12,40 +13,57 @@ import seaborn as sns  # noqa: E402
 
 from dnorm.figures.intensity import save_figure  # noqa: E402
 
+#: (history column, phase, panel title, log scale)
 PANELS = (
-    ("train_seg_loss", "training segmentation loss (weighted Dice)"),
-    ("train_d_loss", "training discriminator loss"),
-    ("val_dice_mean", "validation Dice (mean CSF/GM/WM)"),
-    ("val_d_accuracy", "validation discriminator accuracy"),
+    ("val_dice_mean", "train", "validation Dice (mean CSF/GM/WM)", False),
+    ("val_dice_csf", "train", "validation Dice, CSF", False),
+    ("train_seg_loss", "train", "training segmentation loss", False),
+    ("train_grad_ratio", "train", "‖∇G λ·L_adv‖ / ‖∇G L_seg‖ (training)", True),
+    ("val_d_accuracy", "train", "D accuracy, real and generated (validation)", False),
+    ("val_d_p_generated_generated", "train", "D's mean P(generated) on G(x) (validation)", False),
+    ("train_reconstruction_rmse", "warmup", "G warm-up: reconstruction RMSE (training)", True),
 )
 
 
 def load_histories(histories: dict[str, str]) -> pd.DataFrame:
-    """Stack per-experiment history CSVs into one long table (experiment, epoch, metric, value)."""
-    frames = [pd.read_csv(path).assign(experiment=name) for name, path in histories.items()]
-    table = pd.concat(frames, ignore_index=True)
-    columns = [c for c, _ in PANELS if c in table.columns]
-    return table.melt(id_vars=["experiment", "epoch"], value_vars=columns, var_name="metric").dropna()
+    """Stack per-experiment history CSVs into one long table (experiment, epoch, metric, value),
+    each metric from the phase (warm-up or joint training) its panel shows."""
+    frames = []
+    for name, path in histories.items():
+        history = pd.read_csv(path)
+        if "phase" not in history:
+            history["phase"] = "train"
+        for metric, phase, _, _ in PANELS:
+            rows = history[history.phase == phase]
+            if metric in rows:
+                frames.append(pd.DataFrame({"experiment": name, "epoch": rows.epoch, "metric": metric,
+                                            "value": rows[metric]}))
+    columns = ["experiment", "epoch", "metric", "value"]
+    return pd.concat(frames, ignore_index=True).dropna() if frames else pd.DataFrame(columns=columns)
 
 
 def plot_training_curves(histories: dict[str, str], path: str) -> None:
-    """2×2 panels (:data:`PANELS`), one line per experiment. D panels show only experiments with
-    a discriminator (Ours with lambda > 0)."""
+    """One panel per :data:`PANELS` entry, one line per experiment that records the metric
+    (discriminator panels: Ours with λ > 0; warm-up panel: methods with a generator)."""
     long = load_histories(histories)
-    long = long[~((long.metric == "train_d_loss") & (long.value == 0))]
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
+    fig, axes = plt.subplots(4, 2, figsize=(13, 15))
     palette = dict(zip(sorted(histories), sns.color_palette("tab20", len(histories))))
-    for axis, (metric, title) in zip(axes.flat, PANELS):
+    for axis, (metric, phase, title, log_scale) in zip(axes.flat, PANELS):
         subset = long[long.metric == metric]
         if subset.empty:
-            axis.text(0.5, 0.5, "no experiment with a discriminator", ha="center", va="center", transform=axis.transAxes)
+            axis.text(0.5, 0.5, "no experiment records this", ha="center", va="center", transform=axis.transAxes)
         else:
             sns.lineplot(data=subset, x="epoch", y="value", hue="experiment", palette=palette, marker="o", ax=axis,
-                         legend=(metric == "val_dice_mean"))
-        axis.set(title=title, xlabel="epoch", ylabel="")
+                         legend=False)
+            if log_scale and (subset.value > 0).all():
+                axis.set_yscale("log")
+        axis.set(title=title, xlabel="warm-up epoch" if phase == "warmup" else "epoch", ylabel="")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if axes[1, 0].get_legend() is not None:
-        sns.move_legend(axes[1, 0], "upper left", bbox_to_anchor=(0.0, -0.18), ncol=4, fontsize=8, title=None)
+    legend = axes.flat[-1]
+    legend.axis("off")
+    for name, colour in palette.items():
+        legend.plot([], [], marker="o", color=colour, label=name)
+    legend.legend(loc="center", ncol=2, fontsize=9, frameon=False)
     fig.tight_layout()
     save_figure(fig, path)

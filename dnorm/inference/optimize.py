@@ -267,8 +267,12 @@ class PackedUNet3D(nn.Module):
                                       for block, skip in zip(unet.decoders, skip_channels))
         self.pool, self.upsample, self.final = _SameDtype(unet.pool), unet.upsample, unet.final
         self.head = PackedPointwise(unet.head, pack)
+        self.zero_background = getattr(unet, "zero_background", False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from dnorm.models.unet import keep_background
+
+        image = x  # packed channels line up with the output's, so the mask applies element-wise
         skips = []
         for level, encoder in enumerate(self.encoders):
             if level > 0:
@@ -278,4 +282,4 @@ class PackedUNet3D(nn.Module):
         x = skips.pop()
         for decoder in self.decoders:
             x = decoder(skips.pop(), self.upsample(x))
-        return self.final(self.head(x))
+        return keep_background(self.final(self.head(x)), image, self.zero_background)

@@ -74,6 +74,10 @@ class UNet3D(nn.Module):
         negative_slope: LeakyReLU slope.
         final: ``"sigmoid"`` (generator, outputs in [0, 1]) or ``"none"`` (segmenter logits).
         padding_mode: padding of the 3×3×3 convolutions (``"zeros"``, ``"replicate"``, ``"reflect"``).
+        zero_background: multiply the output by ``input != 0`` (element-wise; needs
+            ``out_channels == in_channels``): a generator then leaves the skull-stripped background
+            exactly 0, as the raw images and the segmentation-only baselines have it, instead of a
+            sigmoid's small positive values (a blurred brain edge for S, a "generated" cue for D).
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class UNet3D(nn.Module):
         negative_slope: float = 0.2,
         final: str = "sigmoid",
         padding_mode: str = "zeros",
+        zero_background: bool = False,
     ) -> None:
         super().__init__()
         _check_positive_int("in_channels", in_channels)
@@ -104,8 +109,12 @@ class UNet3D(nn.Module):
         if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or not 0 <= negative_slope < 1:
             raise ValueError(f"UNet3D: negative_slope must be a number in [0, 1), got {negative_slope!r}")
 
+        if zero_background and out_channels != in_channels:
+            raise ValueError(f"UNet3D: zero_background needs out_channels == in_channels, got {out_channels} "
+                             f"and {in_channels}")
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.zero_background = bool(zero_background)
         self.depth = depth
         self.channels = tuple(min(width * 2**level, max_width) for level in range(depth))
 
@@ -148,6 +157,7 @@ class UNet3D(nn.Module):
                 f"UNet3D: spatial size {tuple(x.shape[2:])} must be divisible by 2**(depth-1) = "
                 f"{self.divisor} (depth={self.depth})"
             )
+        image = x
         skips: list[torch.Tensor] = []
         for level, encoder in enumerate(self.encoders):
             if level > 0:
@@ -157,7 +167,12 @@ class UNet3D(nn.Module):
         x = skips.pop()
         for decoder in self.decoders:
             x = decoder(torch.cat([skips.pop(), self.upsample(x)], dim=1))
-        return self.final(self.head(x))
+        return keep_background(self.final(self.head(x)), image, self.zero_background)
+
+
+def keep_background(output: torch.Tensor, image: torch.Tensor, zero_background: bool) -> torch.Tensor:
+    """``output`` with the voxels where ``image`` is 0 set to 0 (when ``zero_background``)."""
+    return output * (image != 0).to(output.dtype) if zero_background else output
 
 
 def build_generator(

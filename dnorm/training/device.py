@@ -7,15 +7,25 @@ device comes from that value *and* ``torch.cuda.is_available()``.
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import torch
+
+log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def select_device(gpus: int = 1) -> torch.device:
-    """CUDA when the job was granted a GPU and one is visible, else CPU."""
-    return torch.device("cuda") if gpus > 0 and torch.cuda.is_available() else torch.device("cpu")
+    """CUDA when the job was granted a GPU and one is visible, else CPU, with a warning in the
+    job's log when a GPU was granted but CUDA cannot be used (a paper-scale job would otherwise
+    run for hours on the CPU without a word)."""
+    if gpus > 0 and torch.cuda.is_available():
+        return torch.device("cuda")
+    if gpus > 0:
+        log.warning("this job holds %d GPU(s) but CUDA is not available to PyTorch %s (CUDA build: %s): "
+                    "running on the CPU", gpus, torch.__version__, torch.version.cuda)
+    return torch.device("cpu")
 
 
 def cpu_has_bfloat16() -> bool:

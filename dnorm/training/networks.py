@@ -16,12 +16,15 @@ def unet_options(section: dict) -> dict:
 
 
 def build_networks(experiment: Experiment, training: dict) -> nn.ModuleDict:
-    """``segmenter`` always; ``generator`` for Pre-processor and Ours; ``discriminator`` for Ours
-    with lambda > 0 (K + 1 classes: the experiment's datasets plus "generated")."""
+    """``segmenter`` always; ``generator`` for Pre-processor and Ours (its output 0 wherever its
+    input is, with ``training["zero_background"]``; models trained before that key existed lack
+    it and keep the plain sigmoid); ``discriminator`` for Ours with lambda > 0 (K + 1 classes: the
+    experiment's datasets plus "generated")."""
     channels = len(experiment.modalities)
     networks = nn.ModuleDict({"segmenter": build_segmenter(channels, N_CLASSES, **unet_options(training["segmenter"]))})
     if experiment.uses_generator:
-        networks["generator"] = build_generator(channels, **unet_options(training["generator"]))
+        networks["generator"] = build_generator(channels, **unet_options(training["generator"]),
+                                                zero_background=bool(training.get("zero_background", False)))
     if experiment.uses_discriminator:
         d = training["discriminator"]
         networks["discriminator"] = Discriminator3D(channels, len(experiment.datasets), channels=tuple(d["channels"]),

@@ -16,6 +16,7 @@ from dnorm.manifest import read_manifest
 from dnorm.training.data import PatchSet
 from dnorm.training.device import select_device
 from dnorm.training.experiment import Experiment
+from dnorm.training.provenance import input_digests, provenance
 from dnorm.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,20 @@ def train_experiment(experiment: Experiment, training: dict, seed: int, manifest
     device = select_device(gpus)
     train, val = load_patch_sets(experiment, training, manifest_path, patch_tables)
     log.info("%s on %s: %d training and %d validation patches", experiment.name, device, len(train), len(val))
-    trainer = Trainer(experiment, training, seed, device, train, val, checkpoint_path, history_path)
+    inputs = input_digests(manifest_path, patch_tables, [*train.files, *val.files])
+    origin = provenance(experiment.to_dict(), training, preprocess, seed, inputs)
+    trainer = Trainer(experiment, training, seed, device, train, val, checkpoint_path, history_path,
+                      fingerprint=origin["fingerprint"])
     history = pd.DataFrame(trainer.fit())
     trainer.write_history()  # also when resuming a run whose last epoch was already done
-    card = model_card(experiment, training, seed, history, trainer) | {"preprocess": preprocess}
+    recorded = {key: origin[key] for key in ("fingerprint", "code", "dnorm", "inputs")}
+    card = model_card(experiment, training, seed, history, trainer) | {"preprocess": preprocess,
+                                                                       "provenance": recorded}
     with atomic_path(model_path) as tmp:
         torch.save({"card": card, "networks": trainer.networks.cpu().state_dict()}, tmp)
     with atomic_path(card_path) as tmp:
         tmp.write_text(json.dumps(card, indent=2, default=str))
+    trainer.discard_checkpoint()
     return card
 
 

@@ -1,19 +1,27 @@
-"""Algorithm 1 of the paper: per iteration, D is updated ``discriminator_steps`` times (real
-patches with their dataset label, G(x) detached with the "generated" label), then S and G once
-on L_seg + lambda * L_adv. Baselines drop D (Pre-processor) or G and D (U-Net, Standardization).
+"""Algorithm 1 of the paper, one small method per step:
 
-Resumable: after every epoch the whole state goes to a checkpoint (written atomically). Each
-epoch's shuffling, augmentation and dropout are seeded from (seed, epoch), so a run resumed
-from a checkpoint computes exactly what an uninterrupted run computes (on CPU).
+    for each iteration:
+        for step in 1..n_steps:   fresh batch → update D on real (→ dataset) and G(x) (→ K+1)
+        fresh batch              → update S on L_seg(S(G(x)), y)
+                                   and G on L_seg + λ·L_adv (L_adv: :func:`generator_adversarial_loss`)
+
+Baselines drop D (Pre-processor, λ = 0) or G and D (U-Net, Standardization). Before joint
+training G is warmed up as an auto-encoder until it reproduces its input closely, with S (on the
+raw inputs) and D training alongside, as in the authors' code. Learning-rate milestones and the
+optional λ ramp-up are fractions of the joint-training iterations.
+
+Resumable: after every epoch the whole state goes to a checkpoint (written atomically), keyed by
+a fingerprint of everything that determines the run (:mod:`dnorm.training.provenance`). Each
+epoch's sampling, augmentation and dropout are seeded from (seed, pass), so a resumed run
+computes exactly what an uninterrupted one computes (on CPU).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 import logging
+import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,67 +31,37 @@ from tqdm import tqdm
 
 from dnorm.io import atomic_path
 from dnorm.losses import discriminator_loss, generator_adversarial_loss, weighted_dice_loss
-from dnorm.training.data import Batch, PatchSet
+from dnorm.training.data import Batch, Draw, PatchSet
 from dnorm.training.device import autocast, autocast_dtype, to_memory_format, use_channels_last
 from dnorm.training.experiment import Experiment
-from dnorm.training.networks import N_CLASSES, build_networks, normalize
+from dnorm.training.networks import build_networks, normalize
+from dnorm.training.sampling import iterations_per_epoch
+from dnorm.training.stats import EpochStats
 
 log = logging.getLogger(__name__)
 
+#: ‖∇G L_seg‖ and ‖∇G λ·L_adv‖ are measured on every this-many-th joint iteration (two extra
+#: partial backward passes each time, about 3 % of an epoch's time at this interval).
+GRADIENT_PROBE_EVERY = 16
 
-@dataclass
-class EpochStats:
-    """Running sums of per-batch losses and confusion counts for Dice and D accuracy."""
 
-    losses: dict[str, float] = field(default_factory=dict)
-    batches: int = 0
-    intersection: np.ndarray = field(default_factory=lambda: np.zeros(N_CLASSES))
-    predicted: np.ndarray = field(default_factory=lambda: np.zeros(N_CLASSES))
-    reference: np.ndarray = field(default_factory=lambda: np.zeros(N_CLASSES))
-    d_correct_real: int = 0
-    d_correct_generated: int = 0
-    d_total: int = 0
-
-    def add_losses(self, **values: float) -> None:
-        for key, value in values.items():
-            self.losses[key] = self.losses.get(key, 0.0) + float(value)
-        self.batches += 1
-
-    def add_segmentation(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        prediction = logits.argmax(dim=1)
-        for c in range(N_CLASSES):
-            p, r = prediction == c, labels == c
-            self.intersection[c] += int((p & r).sum())
-            self.predicted[c] += int(p.sum())
-            self.reference[c] += int(r.sum())
-
-    def add_discriminator(self, real_logits, generated_logits, domain, generated_class: int) -> None:
-        self.d_correct_real += int((real_logits.argmax(1) == domain).sum())
-        self.d_correct_generated += int((generated_logits.argmax(1) == generated_class).sum())
-        self.d_total += int(domain.numel())
-
-    def summary(self, prefix: str) -> dict[str, float]:
-        row = {f"{prefix}_{k}": v / max(self.batches, 1) for k, v in self.losses.items()}
-        if self.reference.sum():
-            dice = 2 * self.intersection / np.maximum(self.predicted + self.reference, 1)
-            row.update({f"{prefix}_dice_{name}": float(dice[c]) for c, name in ((1, "csf"), (2, "gm"), (3, "wm"))})
-            row[f"{prefix}_dice_mean"] = float(dice[1:].mean())
-        if self.d_total:
-            row[f"{prefix}_d_accuracy_real"] = self.d_correct_real / self.d_total
-            row[f"{prefix}_d_accuracy_generated"] = self.d_correct_generated / self.d_total
-            row[f"{prefix}_d_accuracy"] = (self.d_correct_real + self.d_correct_generated) / (2 * self.d_total)
-        return row
+def _gradient_norm(loss: torch.Tensor, parameters: list[torch.nn.Parameter]) -> float:
+    grads = torch.autograd.grad(loss, parameters, retain_graph=True, allow_unused=True)
+    return math.sqrt(sum(float(g.float().pow(2).sum()) for g in grads if g is not None))
 
 
 class Trainer:
-    """Trains one experiment. ``training`` is the config's ``training`` section."""
+    """Trains one experiment. ``training`` is the config's ``training`` section; ``fingerprint``
+    identifies the inputs and settings (a checkpoint with another one is not resumed)."""
 
     def __init__(self, experiment: Experiment, training: dict, seed: int, device: torch.device,
-                 train: PatchSet, val: PatchSet, checkpoint_path: str | Path, history_path: str | Path | None = None):
+                 train: PatchSet, val: PatchSet, checkpoint_path: str | Path, history_path: str | Path | None = None,
+                 fingerprint: str = ""):
         self.experiment, self.training, self.seed, self.device = experiment, training, seed, device
         self.train_set, self.val_set = train, val
         self.checkpoint_path = Path(checkpoint_path)
         self.history_path = Path(history_path) if history_path else None
+        self.fingerprint = fingerprint
         torch.manual_seed(seed)
         self.networks = build_networks(experiment, training).to(device)
         self.channels_last = use_channels_last(device, training["channels_last"])
@@ -93,142 +71,235 @@ class Trainer:
         self.class_weights = torch.tensor(training["class_weights"], dtype=torch.float32, device=device)
         self._build_optimizers()
         self.history: list[dict] = []
-        self.iteration = 0  # joint-training iterations done (restored on resume)
+        self.iteration = 0  # joint-training iterations done
+        self.warmup_epochs_done = 0
+        self.warmup_finished = "generator" not in self.networks or self.max_warmup_epochs == 0
         self.epochs = int(training["epochs"])
+        self.total_iterations = self.epochs * iterations_per_epoch(len(train), training["batch_size"])
+
+    @property
+    def has_discriminator(self) -> bool:
+        return "discriminator" in self.networks
+
+    @property
+    def max_warmup_epochs(self) -> int:
+        return int(self.training["generator_warmup_epochs"])
 
     def _build_optimizers(self) -> None:
         optimizer = self.training["optimizer"]
         task = [p for name in ("generator", "segmenter") if name in self.networks
                 for p in self.networks[name].parameters()]
         self.task_optimizer = torch.optim.Adam(task, lr=optimizer["lr"], weight_decay=optimizer["weight_decay"])
-        milestones = sorted({max(1, round(f * self.training["epochs"])) for f in optimizer["milestones"]})
-        self.task_schedule = torch.optim.lr_scheduler.MultiStepLR(self.task_optimizer, milestones, optimizer["gamma"])
         self.d_optimizer = self.d_schedule = None
-        if "discriminator" in self.networks:
+        if self.has_discriminator:
             self.d_optimizer = torch.optim.Adam(self.networks["discriminator"].parameters(),
                                                 lr=optimizer["lr_discriminator"], weight_decay=optimizer["weight_decay"])
             self.d_schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.d_optimizer, factor=optimizer["gamma"], patience=optimizer["plateau_patience"])
 
-    # ----------------------------------------------------------------- one iteration
-    def _to_device(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        image = to_memory_format(batch.image.to(self.device, non_blocking=True), self.channels_last)
-        return image, batch.labels.to(self.device), batch.domain.to(self.device)
+    # ----------------------------------------------------------------- schedules
+    def task_learning_rate(self, iteration: int | None = None) -> float:
+        """G and S's learning rate at joint ``iteration`` (default: the current one): the base rate
+        times ``gamma`` for each milestone (a fraction of all joint iterations) already passed."""
+        iteration = self.iteration if iteration is None else iteration
+        optimizer = self.training["optimizer"]
+        passed = sum(iteration >= round(f * self.total_iterations) for f in optimizer["milestones"])
+        return optimizer["lr"] * optimizer["gamma"] ** passed
 
-    def _discriminator_loss(self, image, generated, domain):
+    def adversarial_weight(self) -> float:
+        """λ, ramped up linearly over the first ``adversarial_rampup`` share of the joint
+        iterations (0: the paper's constant λ from the start)."""
+        ramp = self.training["adversarial_rampup"] * self.total_iterations
+        return self.experiment.adversarial_weight * (min(1.0, self.iteration / ramp) if ramp > 0 else 1.0)
+
+    # ----------------------------------------------------------------- pieces of a step
+    def _image(self, tensor: torch.Tensor) -> torch.Tensor:
+        return to_memory_format(tensor.to(self.device, non_blocking=True), self.channels_last)
+
+    def _autocast(self):
+        return autocast(self.device, self.dtype)
+
+    def dice_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return weighted_dice_loss(logits, labels, self.class_weights, reduction=self.training["dice_reduction"])
+
+    @contextlib.contextmanager
+    def _discriminator_as_critic(self):
+        """D as G's fixed critic: eval mode (its BatchNorm statistics are not moved by G's step,
+        no dropout) and no parameter gradients; restored afterwards."""
         d = self.networks["discriminator"]
-        real_logits, generated_logits = d(image), d(generated)
-        loss = discriminator_loss(real_logits, domain) + discriminator_loss(generated_logits, d.generated_class)
-        return loss, real_logits, generated_logits
+        d.eval().requires_grad_(False)
+        try:
+            yield d
+        finally:
+            d.train().requires_grad_(True)
 
-    def train_step(self, batch: Batch, stats: EpochStats) -> None:
-        image, labels, domain = self._to_device(batch)
-        with autocast(self.device, self.dtype):
-            generated = normalize(self.networks, image)  # one G forward serves D's steps and G's
-        d_loss = torch.zeros(())
-        if "discriminator" in self.networks:
-            for _ in range(self.training["discriminator_steps"]):
-                with autocast(self.device, self.dtype):
-                    d_loss, real_logits, generated_logits = self._discriminator_loss(image, generated.detach(), domain)
-                self.d_optimizer.zero_grad(set_to_none=True)
-                d_loss.backward()
-                self.d_optimizer.step()
-            stats.add_discriminator(real_logits, generated_logits, domain, self.networks["discriminator"].generated_class)
-        with autocast(self.device, self.dtype):
+    # ----------------------------------------------------------------- Algorithm 1
+    def train_step(self, draw: Draw, stats: EpochStats) -> None:
+        """One iteration of Algorithm 1: ``n_steps`` D updates, then one S and G update, each on
+        its own batch of ``draw``."""
+        if self.has_discriminator:
+            self.update_discriminator(draw.discriminator, stats)
+        self.update_segmenter_and_generator(draw.task, stats)
+        self.iteration += 1
+
+    def update_discriminator(self, batches: tuple[Batch, ...], stats: EpochStats) -> None:
+        """One D update per batch: real patches → their dataset, G(x) (detached) → K + 1, both
+        halves in one forward so D's BatchNorm sees the mixture it must tell apart. Real patches
+        are the un-augmented ones unless ``discriminator_sees_augmentation`` (a D that learns
+        biased images as real would never ask G to remove the bias); G sees the augmented ones."""
+        d = self.networks["discriminator"]
+        real_key = "image" if self.training["discriminator_sees_augmentation"] else "clean"
+        with torch.no_grad(), self._autocast():
+            # G is fixed during D's steps: one pass over all their batches.
+            generated = normalize(self.networks, self._image(torch.cat([b.image for b in batches])))
+        for batch, fake in zip(batches, generated.split([len(b.domain) for b in batches])):
+            real, domain = self._image(getattr(batch, real_key)), batch.domain.to(self.device)
+            with self._autocast():
+                logits = d(torch.cat([real, fake.to(real.dtype)]))
+                n = len(domain)
+                loss = discriminator_loss(logits[:n], domain) + discriminator_loss(logits[n:], d.generated_class)
+            self.d_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.d_optimizer.step()
+            stats.add_losses(d_loss=loss.detach())
+        stats.add_discriminator(logits[:n], logits[n:], domain, d.generated_class)
+
+    def update_segmenter_and_generator(self, batch: Batch, stats: EpochStats) -> None:
+        """S on L_seg(S(G(x)), y); G on L_seg + λ·L_adv(D(G(x))) with D fixed."""
+        image, labels = self._image(batch.image), batch.labels.to(self.device)
+        weight = self.adversarial_weight()
+        with self._autocast():
+            generated = normalize(self.networks, image)
             logits = self.networks["segmenter"](generated)
-            seg_loss = weighted_dice_loss(logits, labels, self.class_weights)
-            adversarial = (generator_adversarial_loss(self.networks["discriminator"](generated))
-                           if "discriminator" in self.networks else torch.zeros((), device=self.device))
-            loss = seg_loss + self.adversarial_weight() * adversarial
+            seg_loss = self.dice_loss(logits, labels)
+            adversarial = torch.zeros((), device=self.device)
+        with contextlib.ExitStack() as stack:
+            if self.has_discriminator:
+                critic = stack.enter_context(self._discriminator_as_critic())
+                with self._autocast():
+                    adversarial = generator_adversarial_loss(critic(generated), critic.generated_class,
+                                                             form=self.training["generator_loss"])
+            loss = seg_loss + weight * adversarial
+            if self.has_discriminator and self.iteration % GRADIENT_PROBE_EVERY == 0:
+                g = [p for p in self.networks["generator"].parameters()]
+                stats.add_gradient_norms(_gradient_norm(seg_loss, g), _gradient_norm(weight * adversarial, g))
+            self._step_task(loss)
+        stats.add_losses(seg_loss=seg_loss.detach(), adversarial_loss=adversarial.detach())
+        stats.add_segmentation(logits.detach(), labels)
+
+    def _step_task(self, loss: torch.Tensor) -> None:
+        for group in self.task_optimizer.param_groups:
+            group["lr"] = self.task_learning_rate()
         self.task_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.task_optimizer.step()
-        stats.add_losses(seg_loss=seg_loss.item(), adversarial_loss=adversarial.item(), d_loss=d_loss.item())
-        stats.add_segmentation(logits.detach(), labels)
-        self.iteration += 1
 
-    def adversarial_weight(self) -> float:
-        """lambda, ramped up linearly over the first ``adversarial_rampup`` share of the joint
-        training iterations (0: the paper's constant lambda from the start)."""
-        ramp = self.training["adversarial_rampup"] * self.epochs * -(-len(self.train_set) // self.training["batch_size"])
-        return self.experiment.adversarial_weight * (min(1.0, self.iteration / ramp) if ramp > 0 else 1.0)
+    # ----------------------------------------------------------------- warm-up
+    def warmup_step(self, draw: Draw, stats: EpochStats) -> None:
+        """G as an auto-encoder (mean squared error to its un-augmented input), so that joint
+        training starts from G ≈ identity; S on the raw inputs and D on real vs G(x) alongside
+        (``warmup_segmenter``, ``warmup_discriminator``), as in the authors' code, so neither
+        starts cold when G's output begins to matter."""
+        if self.has_discriminator and self.training["warmup_discriminator"]:
+            self.update_discriminator(draw.discriminator, stats)
+        image, labels = self._image(draw.task.clean), draw.task.labels.to(self.device)
+        with self._autocast():
+            reconstruction = self.networks["generator"](image).float()
+            loss = reconstruction_loss = torch.nn.functional.mse_loss(reconstruction, image.float())
+            if self.training["warmup_segmenter"]:
+                logits = self.networks["segmenter"](image)
+                seg_loss = self.dice_loss(logits, labels)
+                loss = loss + seg_loss
+                stats.add_losses(seg_loss=seg_loss.detach())
+                stats.add_segmentation(logits.detach(), labels)
+        self.task_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.task_optimizer.step()
+        stats.add_losses(reconstruction_loss=reconstruction_loss.detach())
 
+    def warmup_reached(self, row: dict) -> bool:
+        """Whether G reproduces its input closely enough (epoch RMSE ≤ ``warmup_target_rmse``)."""
+        return math.sqrt(row["train_reconstruction_loss"]) <= self.training["warmup_target_rmse"]
+
+    # ----------------------------------------------------------------- validation
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
+        """Validation losses, Dice, G's reconstruction RMSE and D's accuracies, all in eval mode."""
         self.networks.eval()
         stats = EpochStats()
         for batch in self.val_set.batches(self.training["batch_size"]):
-            image, labels, domain = self._to_device(batch)
-            with autocast(self.device, self.dtype):
+            image, labels, domain = self._image(batch.image), batch.labels.to(self.device), batch.domain.to(self.device)
+            with self._autocast():
                 generated = normalize(self.networks, image)
                 logits = self.networks["segmenter"](generated)
-                seg_loss = weighted_dice_loss(logits, labels, self.class_weights)
-                d_loss = torch.zeros(())
-                if "discriminator" in self.networks:
-                    d_loss, real_logits, generated_logits = self._discriminator_loss(image, generated, domain)
-                    stats.add_discriminator(real_logits, generated_logits, domain,
-                                            self.networks["discriminator"].generated_class)
-            stats.add_losses(seg_loss=seg_loss.item(), d_loss=d_loss.item())
+                stats.add_losses(seg_loss=self.dice_loss(logits, labels))
+                if "generator" in self.networks:
+                    stats.add_losses(reconstruction_loss=torch.nn.functional.mse_loss(generated.float(), image.float()))
+                if self.has_discriminator:
+                    d = self.networks["discriminator"]
+                    real_logits, generated_logits = d(image), d(generated)
+                    stats.add_losses(d_loss=discriminator_loss(real_logits, domain)
+                                     + discriminator_loss(generated_logits, d.generated_class))
+                    stats.add_discriminator(real_logits, generated_logits, domain, d.generated_class)
             stats.add_segmentation(logits, labels)
         self.networks.train()
-        return stats.summary("val")
+        row = stats.summary("val")
+        if "val_reconstruction_loss" in row:
+            row["val_reconstruction_rmse"] = math.sqrt(row.pop("val_reconstruction_loss"))
+        return row
 
     # ----------------------------------------------------------------- epochs
-    def warmup_step(self, batch: Batch, stats: EpochStats) -> None:
-        """G as an auto-encoder (mean squared error to its input), as the authors' code does
-        before joint training: G then starts near the identity, its output looks real to D,
-        and the adversarial term refines rather than fights the segmentation loss."""
-        image, _, _ = self._to_device(batch)
-        with autocast(self.device, self.dtype):
-            loss = torch.nn.functional.mse_loss(self.networks["generator"](image).float(), image.float())
-        self.task_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.task_optimizer.step()
-        stats.add_losses(reconstruction_loss=loss.item())
-
     def run_epoch(self, index: int, step, label: str) -> dict[str, float]:
-        """One pass over the training patches with ``step``; shuffling, augmentation and dropout
-        are seeded from (seed, ``index``) so the pass is reproducible on its own."""
+        """One epoch of iterations with ``step``; sampling, augmentation and dropout are seeded
+        from (seed, ``index``) so the epoch is reproducible on its own."""
         rng = np.random.default_rng([self.seed, index])
         torch.manual_seed(int(rng.integers(2**31)))
         self.networks.train()
         stats = EpochStats()
-        batches = self.train_set.batches(self.training["batch_size"], rng)
-        total = -(-len(self.train_set) // self.training["batch_size"])
-        for batch in tqdm(batches, total=total, desc=f"{self.experiment.name} {label}", mininterval=10.0, leave=False):
-            step(batch, stats)
+        steps = self.training["discriminator_steps"] if self.has_discriminator else 0
+        draws = self.train_set.draws(self.training["batch_size"], steps, rng)
+        total = iterations_per_epoch(len(self.train_set), self.training["batch_size"])
+        for draw in tqdm(draws, total=total, desc=f"{self.experiment.name} {label}", mininterval=10.0, leave=False):
+            step(draw, stats)
         return stats.summary("train")
-
-    def schedule(self) -> list[tuple[str, int]]:
-        """The passes of a run: generator warm-up epochs (if the method has G), then epochs."""
-        warmup = int(self.training["generator_warmup_epochs"]) if "generator" in self.networks else 0
-        return [("warmup", e) for e in range(warmup)] + [("train", e) for e in range(self.epochs)]
 
     def fit(self) -> list[dict]:
         """Train from the last checkpoint (if it belongs to this run) to the last epoch."""
-        passes = self.schedule()
-        for index in range(self._resume(), len(passes)):
-            phase, epoch = passes[index]
-            began = time.perf_counter()
-            if phase == "warmup":
-                row = {"phase": phase, "epoch": epoch + 1,
-                       **self.run_epoch(index, self.warmup_step, f"warm-up {epoch + 1}")}
-            else:
-                row = {"phase": phase, "epoch": epoch + 1,
-                       **self.run_epoch(index, self.train_step, f"epoch {epoch + 1}/{self.epochs}"), **self.validate()}
-                row["lr"] = self.task_optimizer.param_groups[0]["lr"]
-                row["lambda"] = self.adversarial_weight()
-                self.task_schedule.step()
-                if self.d_schedule is not None:
-                    self.d_schedule.step(row["val_d_loss"])
-            row["seconds"] = time.perf_counter() - began
-            row["patches_per_second"] = len(self.train_set) / max(row["seconds"], 1e-9)
-            self.history.append(row)
-            log.info("%s %d: %s", phase, epoch + 1,
-                     {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
-            self.save_checkpoint(index + 1)
-            self.write_history()
+        self._resume()
+        while not self.warmup_finished:
+            self.warmup_epochs_done += 1
+            row = self._timed("warmup", self.warmup_epochs_done, self.warmup_step,
+                              f"warm-up {self.warmup_epochs_done}")
+            row["train_reconstruction_rmse"] = math.sqrt(row["train_reconstruction_loss"])
+            self.warmup_finished = self.warmup_reached(row) or self.warmup_epochs_done >= self.max_warmup_epochs
+            self._finish_pass(row)
+        while self.epochs_done < self.epochs:
+            row = self._timed("train", self.epochs_done + 1, self.train_step, f"epoch {self.epochs_done + 1}/{self.epochs}")
+            row.update(self.validate())
+            row["lr"] = self.task_learning_rate(self.iteration - 1)
+            row["lambda"] = self.adversarial_weight()
+            if self.d_schedule is not None:
+                self.d_schedule.step(row["val_d_loss"])
+            self._finish_pass(row)
         return self.history
+
+    @property
+    def epochs_done(self) -> int:
+        return sum(row["phase"] == "train" for row in self.history)
+
+    def _timed(self, phase: str, epoch: int, step, label: str) -> dict:
+        began = time.perf_counter()
+        row = {"phase": phase, "epoch": epoch, **self.run_epoch(len(self.history), step, label)}
+        row["seconds"] = time.perf_counter() - began
+        row["patches_per_second"] = len(self.train_set) / max(row["seconds"], 1e-9)
+        return row
+
+    def _finish_pass(self, row: dict) -> None:
+        self.history.append(row)
+        log.info("%s %d: %s", row["phase"], row["epoch"],
+                 {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+        self.save_checkpoint()
+        self.write_history()
 
     def write_history(self) -> None:
         """The per-epoch CSV, rewritten after every epoch so progress can be followed."""
@@ -237,40 +308,40 @@ class Trainer:
                 pd.DataFrame(self.history).to_csv(tmp, index=False, float_format="%.6g")
 
     # ----------------------------------------------------------------- checkpoints
-    def fingerprint(self) -> str:
-        """Hash of everything that defines the run: a checkpoint of another run is ignored."""
-        identity = {"experiment": self.experiment.to_dict(), "training": self.training, "seed": self.seed,
-                    "train": len(self.train_set), "val": len(self.val_set)}
-        return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-
-    def state(self, passes_done: int) -> dict:
+    def state(self) -> dict:
         return {
-            "fingerprint": self.fingerprint(), "passes_done": passes_done, "history": self.history,
-            "iteration": self.iteration,
+            "fingerprint": self.fingerprint, "history": self.history, "iteration": self.iteration,
+            "warmup_epochs_done": self.warmup_epochs_done, "warmup_finished": self.warmup_finished,
             "networks": self.networks.state_dict(), "task_optimizer": self.task_optimizer.state_dict(),
-            "task_schedule": self.task_schedule.state_dict(),
             "d_optimizer": self.d_optimizer.state_dict() if self.d_optimizer else None,
             "d_schedule": self.d_schedule.state_dict() if self.d_schedule else None,
         }
 
-    def save_checkpoint(self, passes_done: int) -> None:
+    def save_checkpoint(self) -> None:
         with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(self.state(passes_done), tmp)
+            torch.save(self.state(), tmp)
 
-    def _resume(self) -> int:
+    def _resume(self) -> None:
         if not self.checkpoint_path.is_file():
-            return 0
+            return
         state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        if state.get("fingerprint") != self.fingerprint():
-            log.warning("%s belongs to another configuration: starting afresh", self.checkpoint_path)
-            return 0
+        if state.get("fingerprint") != self.fingerprint:
+            log.warning("%s was written for other inputs, settings or code (fingerprint %s, this run %s): "
+                        "starting afresh", self.checkpoint_path, str(state.get("fingerprint"))[:12],
+                        self.fingerprint[:12])
+            return
         self.networks.load_state_dict(state["networks"])
         self.task_optimizer.load_state_dict(state["task_optimizer"])
-        self.task_schedule.load_state_dict(state["task_schedule"])
         if self.d_optimizer is not None:
             self.d_optimizer.load_state_dict(state["d_optimizer"])
             self.d_schedule.load_state_dict(state["d_schedule"])
         self.history = list(state["history"])
         self.iteration = int(state["iteration"])
-        log.info("resumed %s after pass %d", self.experiment.name, state["passes_done"])
-        return int(state["passes_done"])
+        self.warmup_epochs_done = int(state["warmup_epochs_done"])
+        self.warmup_finished = bool(state["warmup_finished"])
+        log.info("resumed %s after %d passes", self.experiment.name, len(self.history))
+
+    def discard_checkpoint(self) -> None:
+        """Remove the resumable state once the model is saved: a later run with changed inputs
+        must not find a finished run to continue."""
+        self.checkpoint_path.unlink(missing_ok=True)

@@ -103,10 +103,15 @@ def bias_rows(experiment: str, dataset: str, alpha: float, degraded, normalized,
             for s, d, n in zip(subjects, degraded, normalized)]
 
 
-def discriminator_rows(experiment: str, seed: int, split: str, counts: dict) -> list[dict]:
-    """``counts``: ``{(dataset, kind, predicted): count}``."""
-    return [{"experiment": experiment, "seed": seed, "split": split, "dataset": dataset, "kind": kind,
-             "predicted": predicted, "count": count} for (dataset, kind, predicted), count in counts.items()]
+P_GENERATED = {"generated": 0.8}  # D's P(generated) on a patch it calls generated; 0.1 otherwise
+
+
+def discriminator_rows(experiment: str, seed: int, split: str, counts: dict, mode: str = "eval") -> list[dict]:
+    """``counts``: ``{(dataset, kind, predicted): count}``; each patch's P(generated) is 0.8 when
+    predicted "generated", else 0.1."""
+    return [{"experiment": experiment, "seed": seed, "split": split, "mode": mode, "dataset": dataset, "kind": kind,
+             "predicted": predicted, "count": count, "p_generated_sum": count * P_GENERATED.get(predicted, 0.1)}
+            for (dataset, kind, predicted), count in counts.items()]
 
 
 def confusion(real_correct: int, generated_correct: int, per_row: int = 10, datasets=("iseg", "mrbrains")) -> dict:
@@ -132,7 +137,8 @@ SEGMENTATION_COLUMNS = ["experiment", "seed", "dataset", "subject", "class", "di
 DIVERGENCE_COLUMNS = ["experiment", "seed", "datasets", "image", "region", "jsd"]
 BIAS_COLUMNS = ["experiment", "seed", "dataset", "subject", "alpha", "rho_degraded", "rho_normalized",
                 "rho_slice_degraded", "rho_slice_normalized"]
-DISCRIMINATOR_COLUMNS = ["experiment", "seed", "split", "dataset", "kind", "predicted", "count"]
+DISCRIMINATOR_COLUMNS = ["experiment", "seed", "split", "mode", "dataset", "kind", "predicted", "count",
+                         "p_generated_sum"]
 
 # Mean Dice per experiment of a study where every claim holds (the paper's pattern).
 HELD_DICE = {
@@ -143,7 +149,8 @@ HELD_DICE = {
     "ours_dual_t1t2": 0.88, "ours_dual_bias": 0.86,
     "ours_dual_lambda0.1": 0.875, "ours_dual_lambda5.0": 0.85,
 }
-# D accuracy on generated patches (correct of 10) per lambda experiment: falls with lambda.
+# D accuracy on generated patches (correct of 10) per lambda experiment: falls with lambda (with
+# BatchNorm running statistics; with batch statistics, "train" mode, it rises: claims must not use it).
 HELD_GENERATED_CORRECT = {"ours_dual_lambda0.1": 9, "ours_dual": 4, "ours_dual_lambda5.0": 2}
 
 
@@ -169,9 +176,10 @@ def study(dice: dict | None = None, generated_correct: dict | None = None, seeds
                         bias += bias_rows(name, dataset, alpha, alpha / 2, alpha / 4, seed=seed)
         if entry["method"] == "ours" and entry.get("lambda", 1.5) > 0:
             for seed in seeds:
+                correct = generated_correct.get(name, 5)
                 for split in ("train", "test"):
-                    discriminator += discriminator_rows(name, seed, split,
-                                                        confusion(8, generated_correct.get(name, 5)))
+                    discriminator += discriminator_rows(name, seed, split, confusion(8, correct))
+                    discriminator += discriminator_rows(name, seed, split, confusion(8, 10 - correct), mode="train")
     return (frame(segmentation, columns=SEGMENTATION_COLUMNS), frame(divergence, columns=DIVERGENCE_COLUMNS),
             frame(bias, columns=BIAS_COLUMNS), frame(discriminator, columns=DISCRIMINATOR_COLUMNS))
 

@@ -19,7 +19,8 @@ from training_fixtures import write_study  # noqa: E402
 
 from dnorm.evaluation import bias as bias_module  # noqa: E402
 from dnorm.evaluation.bias import measure_bias_robustness  # noqa: E402
-from dnorm.evaluation.discriminator import evaluate_discriminator  # noqa: E402
+from dnorm.evaluation.discriminator import COLUMNS as DISCRIMINATOR_COLUMNS  # noqa: E402
+from dnorm.evaluation.discriminator import evaluate_discriminator, with_batch_statistics  # noqa: E402
 from dnorm.evaluation.divergence import measure_divergence  # noqa: E402
 from dnorm.evaluation.figures import (plot_bias, plot_discriminator, plot_histograms,  # noqa: E402
                                       plot_normalization_examples, plot_segmentation_examples)
@@ -185,12 +186,42 @@ def test_discriminator_confusion_counts_every_real_and_generated_patch(study, tm
         tables.append(path)
     model = write_model(tmp_path / "ours.pt", "ours")
     table = evaluate_discriminator(model, study, tables, count=6, seed=1, experiment_name="ours", model_seed=0,
-                                   out_csv=tmp_path / "d.csv", gpus=0)
-    totals = table.groupby(["split", "dataset", "kind"])["count"].sum()
-    assert (totals == 6).all() and len(totals) == 2 * 2 * 2
+                                   out_csv=tmp_path / "d.csv", gpus=0, batch_size=4)
+    assert list(table.columns) == DISCRIMINATOR_COLUMNS
+    totals = table.groupby(["mode", "split", "dataset", "kind"])["count"].sum()
+    assert (totals == 6).all() and len(totals) == 2 * 2 * 2 * 2
     assert set(table.predicted) == {"bright", "flat", "generated"}
+    assert ((table.p_generated_sum >= 0) & (table.p_generated_sum <= table["count"])).all()
+    # Running statistics do not depend on how patches are batched; batch statistics may.
+    other = evaluate_discriminator(model, study, tables, count=6, seed=1, experiment_name="ours", model_seed=0,
+                                   out_csv=tmp_path / "d3.csv", gpus=0, batch_size=3)
+    running = [t[t["mode"] == "eval"].reset_index(drop=True) for t in (table, other)]
+    pd.testing.assert_frame_equal(running[0].drop(columns="p_generated_sum"), running[1].drop(columns="p_generated_sum"))
+    np.testing.assert_allclose(running[0].p_generated_sum, running[1].p_generated_sum, atol=1e-4)
     plot_discriminator({"λ = 1.5": tmp_path / "d.csv"}, tmp_path / "fig9.png")
     assert (tmp_path / "fig9.png").stat().st_size > 10_000
+    with pytest.raises(ValueError, match="batch size.*got 1"):
+        evaluate_discriminator(model, study, tables, count=6, seed=1, experiment_name="ours", model_seed=0,
+                               out_csv=tmp_path / "d1.csv", gpus=0, batch_size=1)
+
+
+def test_batch_statistics_copy_leaves_the_discriminator_untouched(tmp_path):
+    networks, _ = load_model(write_model(tmp_path / "ours.pt", "ours"))
+    discriminator = networks["discriminator"]
+    before = {k: v.clone() for k, v in discriminator.state_dict().items()}
+    batch_mode = with_batch_statistics(discriminator)
+    norms = [m for m in batch_mode.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    dropouts = [m for m in batch_mode.modules() if isinstance(m, nn.Dropout3d)]
+    assert norms and all(m.training for m in norms) and dropouts and not any(m.training for m in dropouts)
+    with torch.no_grad():
+        patches = torch.rand(4, 1, 16, 16, 16)
+        batch_mode(patches)
+        # Batch statistics: a patch's logits depend on its batch mates; running statistics: not.
+        assert not torch.allclose(batch_mode(patches)[:2], batch_mode(patches[:2]))
+        torch.testing.assert_close(discriminator(patches)[:2], discriminator(patches[:2]))
+    assert not discriminator.training
+    for key, value in discriminator.state_dict().items():
+        torch.testing.assert_close(value, before[key])
 
 
 def test_example_figures_from_predictions(study, predictions, tmp_path):

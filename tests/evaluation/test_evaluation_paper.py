@@ -1,4 +1,5 @@
-"""The paper's numbers (SPEC section 6) and which experiment reproduces which row (dnorm.evaluation.paper)."""
+"""The paper's numbers (checked against the paper's text where it holds them) and which
+experiment reproduces which row (dnorm.evaluation.paper)."""
 
 from __future__ import annotations
 
@@ -6,42 +7,41 @@ import pytest
 
 from dnorm.evaluation import paper
 from evaluation_builders import paper_config, evaluated_on, without
+from paper_text import table_block, table_rows
 
-# SPEC section 6, transcribed cell by cell.
-SPEC_TABLE2 = {  # Dice CSF/GM/WM/mean
-    ("iseg", "iseg"): (0.920, 0.857, 0.828, 0.868),
-    ("mrbrains", "mrbrains"): (0.861, 0.789, 0.839, 0.830),
-    ("iseg", "mrbrains"): (0.401, 0.354, 0.519, 0.425),
-    ("mrbrains", "iseg"): (0.293, 0.082, 0.563, 0.313),
-}
-SPEC_TABLE3 = {  # (DSC, MHD) for CSF, GM, WM, mean
-    ("dual", "Standardization"): ((0.897, 0.792), (0.836, 0.498), (0.790, 0.734), (0.841, 0.675)),
-    ("dual", "Pre-processor"): ((0.919, 0.227), (0.860, 0.517), (0.831, 0.702), (0.870, 0.482)),
-    ("dual", "Ours"): ((0.912, 0.245), (0.853, 0.492), (0.836, 0.595), (0.867, 0.444)),
-    ("multi", "Standardization"): ((0.860, 0.264), (0.881, 0.684), (0.856, 0.812), (0.866, 0.587)),
-    ("multi", "Pre-processor"): ((0.922, 0.251), (0.895, 0.392), (0.870, 0.530), (0.896, 0.390)),
-    ("multi", "Ours"): ((0.913, 0.293), (0.887, 0.422), (0.870, 0.598), (0.890, 0.438)),
-}
+DATASETS = {"iSEG": "iseg", "MRBrainS": "mrbrains"}
 
 
-def test_table2_matches_the_spec():
-    assert paper.TABLE2 == SPEC_TABLE2
+def pairs(numbers) -> tuple[tuple[float, float], ...]:
+    """``(DSC, MHD)`` pairs of a Table 3/5 row (CSF, GM, WM, mean)."""
+    return tuple(zip(numbers[::2], numbers[1::2]))
 
 
-def test_table3_matches_the_spec():
-    assert paper.TABLE3 == SPEC_TABLE3
-    assert paper.TABLE3[("multi", "Pre-processor")][2] == (0.870, 0.530)  # the cell the SPEC wraps
-    assert paper.TABLE3[("dual", "Standardization")][0] == (0.897, 0.792)
+def test_table2_matches_the_paper():
+    rows = table_rows(2, r"(?:iSEG|MRBrainS) (?:iSEG|MRBrainS)", 4)
+    parsed = {tuple(DATASETS[name] for name in label.split()): numbers for label, numbers in rows}
+    assert len(rows) == 4 and paper.TABLE2 == parsed
 
 
-def test_table4_matches_the_spec():
-    assert paper.TABLE4 == {"dual": {"input": 2.0839, "Pre-processor": 0.2793, "Ours": 0.2788},
-                            "multi": {"input": 12.2212, "Pre-processor": 0.4185, "Ours": 0.4180}}
+def test_table3_matches_the_paper():
+    rows = table_rows(3, r"Standardization|Pre-processor|Ours", 8)
+    block = table_block(3)
+    assert len(rows) == 6 and block.index("Dual-site") < block.index("Multi-site")  # dual rows first
+    parsed = {(setting, label): pairs(numbers)
+              for (label, numbers), setting in zip(rows, ["dual"] * 3 + ["multi"] * 3)}
+    assert paper.TABLE3 == parsed
 
 
-def test_table5_matches_the_spec():
-    assert paper.TABLE5["T1"] == ((0.912, 0.245), (0.853, 0.492), (0.836, 0.595), (0.867, 0.444))
-    assert paper.TABLE5["T1 + T2"] == ((0.910, 0.165), (0.889, 0.431), (0.862, 0.493), (0.887, 0.363))
+def test_table4_matches_the_paper():
+    rows = dict(table_rows(4, r"iSEG \+ MRBrainS(?: \+ ABIDE)?", 3))
+    columns = ("input", "Pre-processor", "Ours")
+    assert paper.TABLE4 == {"dual": dict(zip(columns, rows["iSEG + MRBrainS"])),
+                            "multi": dict(zip(columns, rows["iSEG + MRBrainS + ABIDE"]))}
+
+
+def test_table5_matches_the_paper():
+    rows = dict(table_rows(5, r"T1 only|T1 \+ T2", 8))
+    assert paper.TABLE5 == {"T1": pairs(rows["T1 only"]), "T1 + T2": pairs(rows["T1 + T2"])}
     assert paper.TABLE5["T1"] == paper.TABLE3[("dual", "Ours")]  # T1 only is the Table 3 model
 
 
@@ -55,8 +55,9 @@ def test_table6_matches_the_spec():
     assert sorted(paper.TABLE6) == [0.0, 0.3, 0.5, 0.7, 0.9]
 
 
-def test_table7_matches_the_spec():
-    assert paper.TABLE7 == {0.1: (0.875, 98.95, 34.49), 1.5: (0.866, 44.10, 32.58), 5.0: (0.851, 44.07, 28.58)}
+def test_table7_matches_the_paper():
+    rows = table_rows(7, r"\d+\.\d+", 3)
+    assert len(rows) == 3 and paper.TABLE7 == {float(label): numbers for label, numbers in rows}
 
 
 @pytest.mark.parametrize("datasets, setting", [
@@ -73,7 +74,7 @@ def test_table2_rows_of_the_paper_config():
     assert [(r.label, r.experiment, r.test_dataset) for r in rows] == [
         ("iSEG → iSEG", "unet_iseg", "iseg"), ("iSEG → MRBrainS", "unet_iseg", "mrbrains"),
         ("MRBrainS → MRBrainS", "unet_mrbrains", "mrbrains"), ("MRBrainS → iSEG", "unet_mrbrains", "iseg")]
-    assert [r.paper for r in rows] == [SPEC_TABLE2[k] for k in
+    assert [r.paper for r in rows] == [paper.TABLE2[k] for k in
                                        [("iseg", "iseg"), ("iseg", "mrbrains"), ("mrbrains", "mrbrains"),
                                         ("mrbrains", "iseg")]]
 
@@ -94,13 +95,21 @@ def test_table3_rows_are_the_main_models_in_setting_then_method_order():
         ("dual", "Standardization", "standardization_dual"), ("dual", "Pre-processor", "preprocessor_dual"),
         ("dual", "Ours", "ours_dual"), ("multi", "Standardization", "standardization_multi"),
         ("multi", "Pre-processor", "preprocessor_multi"), ("multi", "Ours", "ours_multi")]
-    assert [r.paper for r in rows] == [SPEC_TABLE3[(r.setting, r.label)] for r in rows]
+    assert [r.paper for r in rows] == [paper.TABLE3[(r.setting, r.label)] for r in rows]
 
 
 def test_table3_rows_of_a_user_setting_come_last_without_paper_values():
     config = paper_config(without(extra={"ours_pair": {"method": "ours", "datasets": ["mrbrains", "abide"]}}))
     last = paper.table3_rows(config)[-1]
     assert (last.setting, last.label, last.experiment, last.paper) == ("abide+mrbrains", "Ours", "ours_pair", None)
+
+
+def test_a_unet_over_several_datasets_opens_its_table3_setting_without_paper_values():
+    config = paper_config(without(extra={"unet_dual": {"method": "unet", "datasets": ["iseg", "mrbrains"]}}))
+    dual = [r for r in paper.table3_rows(config) if r.setting == "dual"]
+    assert [(r.label, r.experiment) for r in dual][:2] == [("U-Net", "unet_dual"),
+                                                          ("Standardization", "standardization_dual")]
+    assert dual[0].paper is None and len(dual) == 4
 
 
 def test_table5_rows_are_t1_and_t1_t2():
@@ -154,7 +163,7 @@ def test_settings_the_paper_did_not_run_have_no_paper_values():
         "unet_iseg_bias": {"method": "unet", "datasets": ["iseg"], "bias_augmentation": True},
         "ours_dual_t2": {"method": "ours", "datasets": ["iseg", "mrbrains"], "modalities": ["t2"]}}))
     table2 = {(r.experiment, r.test_dataset): r.paper for r in paper.table2_rows(config, evaluated_on(config))}
-    assert table2[("unet_iseg", "mrbrains")] == SPEC_TABLE2[("iseg", "mrbrains")]
+    assert table2[("unet_iseg", "mrbrains")] == paper.TABLE2[("iseg", "mrbrains")]
     assert table2[("unet_iseg_t1t2", "iseg")] is None and table2[("unet_iseg_t1t2", "mrbrains")] is None
     assert table2[("unet_iseg_bias", "iseg")] is None
     table5 = {r.experiment: (r.label, r.paper) for r in paper.table5_rows(config)}
@@ -165,6 +174,9 @@ def test_settings_the_paper_did_not_run_have_no_paper_values():
 def test_the_shipped_config_reproduces_every_paper_row(default_config):
     rows = (paper.table2_rows(default_config, evaluated_on(default_config)) + paper.table3_rows(default_config)
             + paper.table5_rows(default_config) + paper.table7_rows(default_config))
-    assert len(rows) == 4 + 6 + 2 + 3
-    assert all(r.paper is not None for r in rows)
+    controls = [r for r in rows if r.label == "U-Net"]  # S alone over several datasets: not in the paper
+    assert all(r.paper is None for r in controls)
+    papers = [r for r in rows if r.label != "U-Net"]
+    assert len(papers) == 4 + 6 + 2 + 3
+    assert all(r.paper is not None for r in papers)
     assert paper.table6_experiments(default_config) == ["ours_dual_bias"]

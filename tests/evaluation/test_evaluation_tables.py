@@ -196,15 +196,33 @@ HAND_COUNTS = {
 
 def test_discriminator_accuracies_from_counts_by_hand():
     rows = discriminator_rows("ours_dual", 0, "train", HAND_COUNTS) + \
-        discriminator_rows("ours_dual", 0, "test", confusion(5, 10))
-    accuracy = tables.discriminator_accuracies(frame(rows)).set_index(["experiment", "seed", "split"])
-    train = accuracy.loc[("ours_dual", 0, "train")]
+        discriminator_rows("ours_dual", 0, "test", confusion(5, 10)) + \
+        discriminator_rows("ours_dual", 0, "test", confusion(10, 0), mode="train")
+    accuracy = tables.discriminator_accuracies(frame(rows)).set_index(["experiment", "seed", "split", "mode"])
+    train = accuracy.loc[("ours_dual", 0, "train", "eval")]
     assert train.accuracy == pytest.approx(100 * (8 + 6 + 3 + 5) / 40)  # 55 %
     assert train.accuracy_real == pytest.approx(100 * (8 + 6) / 20)  # 70 %
     assert train.accuracy_generated == pytest.approx(100 * (3 + 5) / 20)  # 40 %
-    test = accuracy.loc[("ours_dual", 0, "test")]
+    # P(generated) 0.8 on patches called generated, else 0.1: real 3 of 20, generated 8 of 20.
+    assert train.p_generated_real == pytest.approx((3 * 0.8 + 17 * 0.1) / 20)
+    assert train.p_generated_generated == pytest.approx((8 * 0.8 + 12 * 0.1) / 20)
+    test = accuracy.loc[("ours_dual", 0, "test", "eval")]
     assert (test.accuracy, test.accuracy_real, test.accuracy_generated) == (pytest.approx(75), pytest.approx(50),
                                                                              pytest.approx(100))
+    # Batch statistics, same patches: every real right, every generated called real: 50 %.
+    batch = accuracy.loc[("ours_dual", 0, "test", "train")]
+    assert (batch.accuracy, batch.accuracy_real, batch.accuracy_generated) == (pytest.approx(50), pytest.approx(100),
+                                                                                pytest.approx(0))
+    assert len(accuracy) == 3
+
+
+def test_discriminator_accuracies_reject_tables_without_modes():
+    old = frame(discriminator_rows("ours_dual", 0, "train", HAND_COUNTS)).drop(columns=["mode", "p_generated_sum"])
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['mode', 'p_generated_sum'\]"):
+        tables.discriminator_accuracies(old)
+    unknown = frame(discriminator_rows("ours_dual", 0, "train", HAND_COUNTS, mode="batch"))
+    with pytest.raises(ValueError, match=r"unknown mode value\(s\) \['batch'\]"):
+        tables.discriminator_accuracies(unknown)
 
 
 def test_table7_dice_and_discriminator_accuracy_per_lambda():
@@ -215,6 +233,7 @@ def test_table7_dice_and_discriminator_accuracy_per_lambda():
         rows += discriminator_rows("ours_dual_lambda0.1", seed, "train", HAND_COUNTS)
         rows += discriminator_rows("ours_dual_lambda0.1", seed, "test", confusion(correct, correct))
     rows += discriminator_rows("ours_dual", 0, "train", confusion(9, 1))
+    rows += discriminator_rows("ours_dual", 0, "train", confusion(10, 10), mode="train")
     table = tables.table7(segmentation, frame(rows, columns=DISCRIMINATOR_COLUMNS), config).set_index("λ")
     assert list(table.index) == ["λ = 0.1", "λ = 1.5", "λ = 5"]
     small = table.loc["λ = 0.1"]
@@ -224,8 +243,14 @@ def test_table7_dice_and_discriminator_accuracy_per_lambda():
     assert small["D accuracy on generated, train %"] == "40.0 ± 0.0"
     assert small["D accuracy test %"] == "50.0 ± 14.1"  # 40 % and 60 %
     assert small["D accuracy train % (paper)"] == 98.95 and small["D accuracy test % (paper)"] == 34.49
+    assert small["D dataset accuracy on real, train %"] == "70.0 ± 0.0"
+    assert small["mean P(generated) on real, train"] == "0.205 ± 0.000"  # 3 of 20 called generated
+    assert small["mean P(generated) on generated, train"] == "0.380 ± 0.000"
+    assert small["D accuracy train %, batch statistics"] == "n/a" and small["seeds"] == 1
     middle = table.loc["λ = 1.5"]
     assert middle["D accuracy train %"] == "50.0" and middle["D accuracy on generated, train %"] == "10.0"
+    assert middle["D accuracy train %, batch statistics"] == "100.0"
+    assert middle["D dataset accuracy on real, train %"] == "90.0"
     assert middle["D accuracy test %"] == "n/a"
     assert middle["D accuracy train % (paper)"] == 44.10
     large = table.loc["λ = 5"]

@@ -45,3 +45,14 @@ def test_confusion_checks(tmp_path):
     with pytest.raises(ValueError, match=r"\(setting_label, split\), got 'a'"):
         plot_confusion_matrices({"a": np.zeros((4, 3))}, ROWS, COLUMNS, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_panel_accuracy_of_matrices_normalized_by_all_samples(tmp_path):
+    # D calls every generated patch real and every real patch right: accuracy 50 %.
+    fooled = np.array([[0.25, 0, 0], [0, 0.25, 0], [0.25, 0, 0], [0, 0.25, 0]])
+    # Correct cells: real diagonal 0.2 + 0.1, generated -> "generated" 0.2 + 0.05: 0.55.
+    mixed = np.array([[0.2, 0.05, 0], [0.1, 0.1, 0.05], [0.05, 0, 0.2], [0, 0.2, 0.05]])
+    rows = np.array([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]])  # row-normalized: no accuracy
+    drawn = plot_confusion_matrices({("fooled", "test"): fooled, ("mixed", "test"): mixed,
+                                     ("rows", "test"): rows}, ROWS, COLUMNS, tmp_path / "x.png")
+    assert drawn["accuracy"] == {("fooled", "test"): pytest.approx(0.5), ("mixed", "test"): pytest.approx(0.55)}

@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from dnorm.metrics import confusion_matrix, discriminator_accuracy
+from dnorm.metrics import (confusion_accuracy, confusion_matrix, correct_cells, discriminator_accuracy,
+                           discriminator_scores, generated_probability)
 
 # K = 2 datasets; class 2 = generated.
 TRUE_DOMAIN = [0, 0, 1, 1, 0, 1, 1, 0]
@@ -90,3 +91,59 @@ def test_invalid_inputs_rejected(args, pattern):
 def test_unknown_normalize_rejected():
     with pytest.raises(ValueError, match="normalize"):
         confusion_matrix([0], [0], [0], 1, normalize="columns")
+
+
+# Hand-built logits, K = 2 (classes iSEG, MRBrainS, generated); argmax in the comment.
+LOGITS = np.array([
+    [3.0, 0.0, 1.0],   # real iSEG -> iSEG (right)
+    [0.0, 0.0, 2.0],   # real iSEG -> generated (wrong)
+    [0.0, 2.0, 1.0],   # real MRBrainS -> MRBrainS (right)
+    [1.0, 0.0, 0.0],   # real MRBrainS -> iSEG (wrong)
+    [0.0, 0.0, 5.0],   # generated from iSEG -> generated (right)
+    [4.0, 0.0, 1.0],   # generated from iSEG -> iSEG (wrong: passes for real)
+    [0.0, 3.0, 0.0],   # generated from MRBrainS -> MRBrainS (wrong)
+    [0.0, 1.0, 1.5],   # generated from MRBrainS -> generated (right)
+])
+LOGIT_DOMAIN = [0, 0, 1, 1, 0, 0, 1, 1]
+LOGIT_GENERATED = [False] * 4 + [True] * 4
+
+
+def test_accuracy_on_hand_built_logits_is_the_papers_definition():
+    scores = discriminator_scores(LOGITS, LOGIT_DOMAIN, LOGIT_GENERATED)
+    # Paper: right over ALL patches, real (target: dataset) and generated (target: K = 2).
+    assert scores["accuracy"] == pytest.approx(4 / 8)
+    assert scores["accuracy_real"] == pytest.approx(2 / 4)
+    assert scores["accuracy_generated"] == pytest.approx(2 / 4)
+    softmax = np.exp(LOGITS) / np.exp(LOGITS).sum(axis=1, keepdims=True)
+    assert scores["p_generated_real"] == pytest.approx(softmax[:4, 2].mean())
+    assert scores["p_generated_generated"] == pytest.approx(softmax[4:, 2].mean())
+
+
+def test_d_that_calls_every_generated_patch_real_scores_half_on_balanced_patches():
+    k, per_dataset = 3, 20
+    domain = np.repeat(np.arange(k), per_dataset)
+    logits = np.full((2 * domain.size, k + 1), -4.0)
+    logits[np.arange(2 * domain.size), np.tile(domain, 2)] = 4.0  # real and generated: "my dataset"
+    generated = np.repeat([False, True], domain.size)
+    scores = discriminator_scores(logits, np.tile(domain, 2), generated)
+    assert scores["accuracy"] == pytest.approx(0.5)
+    assert (scores["accuracy_real"], scores["accuracy_generated"]) == (pytest.approx(1.0), pytest.approx(0.0))
+    assert scores["p_generated_real"] == pytest.approx(scores["p_generated_generated"]) and scores["p_generated_real"] < 0.01
+
+
+def test_correct_cells_and_accuracy_from_counts():
+    np.testing.assert_array_equal(correct_cells(2), [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]])
+    assert confusion_accuracy(COUNTS) == discriminator_accuracy(TRUE_DOMAIN, IS_GENERATED, PREDICTED, 2)
+    with pytest.raises(ValueError, match=r"\(2K, K\+1\).*\(4, 4\)"):
+        confusion_accuracy(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="non-negative, got -1"):
+        confusion_accuracy(COUNTS - np.eye(4, 3, dtype=int))  # cell (2, 2) of 0 becomes -1
+
+
+def test_generated_probability_is_a_stable_softmax():
+    probability = generated_probability([[0.0, 0.0], [1000.0, 1000.0], [-1000.0, 0.0]])
+    np.testing.assert_allclose(probability, [0.5, 0.5, 1.0])
+    with pytest.raises(ValueError, match="finite, got nan"):
+        generated_probability([[0.0, np.nan]])
+    with pytest.raises(ValueError, match=r"\(N, K\+1\).*\(3,\)"):
+        generated_probability([0.0, 1.0, 2.0])

@@ -8,7 +8,7 @@ import dnorm.metrics
 PUBLIC = {
     "dice", "mhd", "hd95", "average_surface_distance", "surface_metrics", "jsd",
     "intensity_histogram", "pearson_bias", "pearson_bias_slice", "confusion_matrix",
-    "discriminator_accuracy",
+    "discriminator_accuracy", "confusion_accuracy", "correct_cells", "discriminator_scores", "generated_probability",
 }
 
 

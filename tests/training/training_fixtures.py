@@ -52,6 +52,9 @@ def tiny_training(**overrides) -> dict:
     training = {
         "patch_size": 16, "train_patches_per_dataset": 16, "val_patches_per_dataset": 8, "batch_size": 4,
         "epochs": 2, "discriminator_steps": 3, "generator_warmup_epochs": 1, "adversarial_rampup": 0.5,
+        "warmup_target_rmse": 0.05, "warmup_segmenter": True, "warmup_discriminator": True,
+        "generator_loss": "minimax", "dice_reduction": "per_class", "zero_background": True,
+        "discriminator_sees_augmentation": False,
         "generator": {"width": 2, "depth": 2, "max_width": 8, "upsampling": "trilinear", "activation": "leaky_relu"},
         "segmenter": {"width": 2, "depth": 2, "max_width": 8, "upsampling": "trilinear", "activation": "leaky_relu"},
         "discriminator": {"channels": [4, 8], "dropout": 0.25},
@@ -92,7 +95,7 @@ from dnorm.training.experiment import Experiment
 torch.set_num_threads(1)
 folder = Path({folder!r})
 experiment = Experiment("resume", "ours", ("bright", "flat"), adversarial_weight=1.5, bias_augmentation=True)
-training = tiny_training(epochs=4, train_patches_per_dataset=48)
+training = tiny_training(epochs=4, train_patches_per_dataset=48, precision={precision!r}, channels_last={channels_last!r})
 trainer = build_trainer(folder / "manifest.csv", folder, experiment, training, Path({checkpoint!r}))
 trainer.fit()
 torch.save(trainer.networks.state_dict(), {weights!r})

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import png_checks
 from dnorm.cli import main
+from dnorm.figures.intensity import CLASS_COLOURS
 from dnorm.manifest import read_manifest
 
 pytestmark = pytest.mark.workflow
@@ -53,10 +55,27 @@ def test_tables_show_reproduced_values_beside_the_paper(tiny_run):
     assert set(claims.verdict) <= {"held", "NOT held"}  # every claim evaluated on the tiny run
 
 
-def test_evaluation_figures_are_drawn(tiny_run):
-    for name in ("fig1_input_vs_normalized", "fig4_bias_examples", "fig5_segmentations", "fig6_patches",
-                 "fig7_class_histograms", "fig8_bias_profiles", "fig9_confusion_matrices"):
-        assert (tiny_run / "figures" / f"{name}.png").stat().st_size > 20_000, name
+# What each figure must show, read from its pixels: MR slices (grey mid-tones; plot grids stay
+# under about 7 %), label maps in the class colours, curves or a colour-mapped matrix.
+FIGURE_CONTENT = {"fig1_input_vs_normalized": "images", "fig4_bias_examples": "images", "fig6_patches": "images",
+                  "fig5_segmentations": "labels", "fig7_class_histograms": "curves", "fig8_bias_profiles": "curves",
+                  "fig9_confusion_matrices": "matrix"}
+
+
+@pytest.mark.parametrize("name, content", FIGURE_CONTENT.items())
+def test_evaluation_figures_are_drawn(tiny_run, name, content):
+    rgb = png_checks.pixels(tiny_run / "figures" / f"{name}.png")
+    assert png_checks.ink(rgb) > 0.05, "blank figure"
+    if content == "images":
+        assert png_checks.grey(rgb) > 0.10, "no MR image drawn"
+    elif content == "labels":
+        assert png_checks.grey(rgb) > 0.05, "no MR image drawn"
+        for tissue, colour in CLASS_COLOURS.items():
+            assert png_checks.fraction_near(rgb, colour) > 1e-4, f"no {tissue} in the label maps"
+    elif content == "curves":
+        assert png_checks.saturated(rgb) > 0.002, "no curve drawn"
+    else:
+        assert png_checks.saturated(rgb) > 0.02, "no matrix drawn"
 
 
 def test_dnorm_normalize_reproduces_the_workflow_output_of_a_held_out_subject(tiny_run, tmp_path):

@@ -1,0 +1,93 @@
+"""Validation Dice of training variants on an existing preprocessed study (run on demand).
+
+Trains each experiment × variant × seed on the study's training patches and prints (and writes)
+the final validation Dice, so design choices are decided on validation data, never on test
+subjects. A variant is a name and ``key=value`` overrides of the config's ``training`` section
+(values parsed as YAML; dotted keys reach nested sections).
+
+    python benchmarks/ablate_training.py --results results/default \\
+        --experiments preprocessor_dual ours_dual --seeds 20220331 1 \\
+        --variant default --variant pooled dice_reduction=pooled --out ablation.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+from dnorm.config import load_config
+from dnorm.training.experiment import experiment_from_config
+from dnorm.training.run import load_patch_sets
+from dnorm.training.trainer import Trainer
+
+
+def parse_variant(items: list[str]) -> tuple[str, dict]:
+    name, *assignments = items
+    overrides = {}
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    return name, overrides
+
+
+def apply_overrides(training: dict, overrides: dict) -> dict:
+    training = copy.deepcopy(training)
+    for key, value in overrides.items():
+        *path, last = key.split(".")
+        section = training
+        for part in path:
+            section = section[part]
+        section[last] = value
+    return training
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", nargs="+", default=["config/config.yaml"])
+    parser.add_argument("--results", required=True, help="results/<run_name> of a run whose data part is done")
+    parser.add_argument("--experiments", nargs="+", required=True)
+    parser.add_argument("--seeds", nargs="+", type=int, required=True)
+    parser.add_argument("--variant", nargs="+", action="append", required=True, metavar="NAME [KEY=VALUE ...]")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = load_config(*args.config)
+    results = Path(args.results)
+    rows = pd.read_csv(args.out).to_dict("records") if Path(args.out).exists() else []
+    done = {(r["experiment"], r["variant"], r["seed"]) for r in rows}
+    for experiment_name in args.experiments:
+        experiment = experiment_from_config(experiment_name, config)
+        tables = [str(results / "patches" / f"{d}.csv") for d in experiment.datasets]
+        for name, overrides in map(parse_variant, args.variant):
+            training = apply_overrides(config["training"], overrides)
+            train, val = load_patch_sets(experiment, training, str(results / "preprocessed" / "manifest.csv"), tables)
+            for seed in args.seeds:
+                if (experiment_name, name, seed) in done:
+                    continue
+                began = time.perf_counter()
+                trainer = Trainer(experiment, training, seed, torch.device("cpu"), train, val,
+                                  Path("/tmp") / f"ablation-{experiment_name}-{name}-{seed}.pt")
+                history = pd.DataFrame(trainer.fit())
+                trainer.discard_checkpoint()
+                last = history[history.phase == "train"].iloc[-1]
+                row = {"experiment": experiment_name, "variant": name, "seed": seed,
+                       "overrides": yaml.safe_dump(overrides, default_flow_style=True).strip(),
+                       "warmup_epochs": int((history.phase == "warmup").sum()),
+                       "minutes": (time.perf_counter() - began) / 60,
+                       **{k: last[k] for k in history.columns if k.startswith(("val_", "train_grad"))}}
+                rows.append(row)
+                pd.DataFrame(rows).to_csv(args.out, index=False, float_format="%.4g")
+                print(f"{experiment_name} {name} seed {seed}: val Dice mean {row['val_dice_mean']:.3f} "
+                      f"CSF {row['val_dice_csf']:.3f} ({row['minutes']:.1f} min, {row['warmup_epochs']} warm-up epochs)",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
