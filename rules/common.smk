@@ -76,7 +76,7 @@ def per_model(path, experiments):
 
 # Results tables (tables/<name>.csv) and their titles in the report.
 TABLES = {
-    "claims": "Claims C1-C6 of the paper: verdicts",  # sorts first: the report orders entries by label
+    "claims": "Claims C1-C6 of the paper (and P1, beyond it): verdicts",  # sorts first: the report orders entries by label
     "table2_cross_dataset": "Table 2: cross-dataset Dice",
     "table3_methods": "Table 3: Dice and MHD per method",
     "table4_divergence": "Table 4: JSD of intensity distributions",
@@ -88,7 +88,34 @@ TABLES = {
 
 
 def evaluation_targets():
-    return expand(f"{RESULTS}/tables/{{name}}.csv", name=TABLES)
+    return expand(f"{RESULTS}/tables/{{name}}.csv", name=TABLES) + probe_targets()
+
+
+# Invariance probe (beyond the paper): per Table 3 setting with both a Pre-processor and an Ours
+# model, the same selection as dnorm.evaluation.probe.probe_settings (not imported here: it loads
+# torch, which every job's parse would pay for).
+PROBED_METHODS = ("Pre-processor", "Ours")
+PROBE_SETTINGS = {}
+for _row in paper.table3_rows(config):
+    PROBE_SETTINGS.setdefault(_row.setting, {})[_row.label] = _row.experiment
+PROBE_SETTINGS = {setting: {m: methods[m] for m in PROBED_METHODS} for setting, methods in PROBE_SETTINGS.items()
+                  if set(PROBED_METHODS) <= set(methods)}
+PROBE_METRICS = f"{RESULTS}/metrics/probe/{{setting}}/seed-{{seed}}.csv"
+
+
+def probe_inputs(wildcards):
+    """The setting's Pre-processor and Ours models (this training seed) and its datasets' patch tables."""
+    methods = PROBE_SETTINGS[wildcards.setting]
+    model = f"{MODEL_DIR}/model.pt"
+    return {
+        "preprocessor": model.format(experiment=methods["Pre-processor"], seed=wildcards.seed),
+        "ours": model.format(experiment=methods["Ours"], seed=wildcards.seed),
+        "patches": experiment_patch_tables(Namespace(experiment=methods["Ours"])),
+    }
+
+
+def probe_targets():
+    return [f"{RESULTS}/tables/table_probe.csv"] if PROBE_SETTINGS else []
 
 
 def all_targets():

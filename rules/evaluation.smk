@@ -137,12 +137,61 @@ rule evaluate_discriminator:
         "../workflow_scripts/evaluate_discriminator.py"
 
 
+rule probe_dataset_invariance:
+    input:
+        unpack(probe_inputs),
+        manifest=f"{RESULTS}/preprocessed/manifest.csv",
+    output:
+        probe=PROBE_METRICS,
+    params:
+        patches_per_dataset=EVALUATION["discriminator_patches"],
+        seed=config["seed"],
+        batch_size=EVALUATION["batch_size"],
+    log:
+        f"{RESULTS}/logs/probe_dataset_invariance/{{setting}}/seed-{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/probe_dataset_invariance/{{setting}}/seed-{{seed}}.tsv"
+    wildcard_constraints:
+        setting=dataset_pattern([re.escape(s) for s in PROBE_SETTINGS]),
+        seed=r"\d+",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/dnorm.yaml"
+    script:
+        "../workflow_scripts/probe_dataset_invariance.py"
+
+
+rule tabulate_probe:
+    input:
+        probe=expand(PROBE_METRICS, setting=PROBE_SETTINGS, seed=SEEDS),
+    output:
+        table=report(f"{RESULTS}/tables/table_probe.csv", caption="report/table_probe.rst", category="3. Results",
+                     labels={"table": "Table P (beyond the paper): invariance probe"}),
+    params:
+        config=config,
+    log:
+        f"{RESULTS}/logs/tabulate_probe.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/dnorm.yaml"
+    script:
+        "../workflow_scripts/tabulate_probe.py"
+
+
 rule tabulate_results:
     input:
         segmentation=per_model(f"{METRICS_DIR}/segmentation.csv", EXPERIMENTS),
         divergence=per_model(f"{METRICS_DIR}/divergence.csv", GENERATOR_EXPERIMENTS),
         bias=per_model(f"{METRICS_DIR}/bias.csv", BIAS_EXPERIMENTS),
         discriminator=per_model(f"{METRICS_DIR}/discriminator.csv", DISCRIMINATOR_EXPERIMENTS),
+        probe=expand(PROBE_METRICS, setting=PROBE_SETTINGS, seed=SEEDS),
     output:
         **{name: report(f"{RESULTS}/tables/{name}.csv", caption=f"report/{name}.rst", category="3. Results",
                         labels={"table": title})

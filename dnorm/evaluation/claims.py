@@ -1,4 +1,5 @@
-"""The paper's claims C1–C6, each stated with a fixed criterion and judged from measured numbers.
+"""The paper's claims C1–C6 (and P1, beyond the paper: the invariance probe), each stated with a
+fixed criterion and judged from measured numbers.
 
 Criteria and thresholds are fixed here, before looking at results, and printed beside each
 verdict. A claim is judged on the means over training seeds; the same criterion applied to each
@@ -19,6 +20,7 @@ import pandas as pd
 
 from dnorm.evaluation import paper
 from dnorm.evaluation.discriminator import REPORTED_MODE, discriminator_accuracies
+from dnorm.evaluation.probe import GENERATORS, closer_to_chance, probe_settings, seed_accuracies
 from dnorm.evaluation.summary import formatted
 from dnorm.evaluation.tables import seed_mean_dice
 from dnorm.training.experiment import experiment_from_config
@@ -241,10 +243,35 @@ def claim6(segmentation, discriminator, config) -> dict:
     return _claim("C6", statement, criterion, result, measured, published)
 
 
-def claims(segmentation, divergence, bias, discriminator, config, test_datasets) -> pd.DataFrame:
+def claim_probe(probe, config) -> dict:
+    """P1, beyond the paper: the invariance probe (:mod:`dnorm.evaluation.probe`)."""
+    statement = ("Beyond the paper: normalized images do not reveal their dataset: a fresh classifier trained to "
+                 "name a patch's dataset does worse on G's outputs than on the raw inputs (invariance probe).")
+    criterion = ("in every setting, the probe's accuracy on the test subjects' patches of Pre-processor and of Ours "
+                 "outputs lies strictly closer to chance (1/K) than on the raw inputs (equal distance: NOT held)")
+    settings = probe_settings(config)
+    chance = {s: 1 / len(experiment_from_config(m["Ours"], config).datasets) for s, m in settings.items()}
+    kinds = ("input", "z-scored", *GENERATORS)  # z-scored inputs are shown, not judged
+    accuracy = {(s, kind): seed_accuracies(probe, s, kind) for s in settings for kind in kinds}
+    values: Values = {key: series for key, series in accuracy.items() if key[1] != "z-scored"}
+    measured = "; ".join(f"{s}: " + ", ".join(f"{kind} {formatted(100 * accuracy[(s, kind)], 1)} %" for kind in kinds)
+                         + f" (chance {100 * chance[s]:.0f} %)" for s in settings)
+
+    def judge(v: dict) -> Verdict:
+        return _combine(closer_to_chance(v[(s, g)], v[(s, "input")], chance[s]) for s in settings for g in GENERATORS)
+
+    return _claim("P1", statement, criterion, judged(values, judge), measured, "not measured in the paper")
+
+
+def claims(segmentation, divergence, bias, discriminator, config, test_datasets, probe=None) -> pd.DataFrame:
     """One row per claim (:data:`COLUMNS`): verdict (held / NOT held / not evaluated) on the seed
     means, criterion, measured numbers (mean ± sd over seeds), the paper's, the number of seeds
-    and how many of them alone give the same verdict, and the claim's statement."""
-    return pd.DataFrame([claim1(segmentation, config, test_datasets), claim2(segmentation, config),
-                         claim3(divergence, config), claim4(segmentation, config), claim5(bias),
-                         claim6(segmentation, discriminator, config)], columns=COLUMNS)
+    and how many of them alone give the same verdict, and the claim's statement. With the
+    invariance probe's table (``probe``, :data:`dnorm.evaluation.probe.COLUMNS`), a last row P1
+    judges it (beyond the paper)."""
+    rows = [claim1(segmentation, config, test_datasets), claim2(segmentation, config),
+            claim3(divergence, config), claim4(segmentation, config), claim5(bias),
+            claim6(segmentation, discriminator, config)]
+    if probe is not None:
+        rows.append(claim_probe(probe, config))
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -21,11 +21,13 @@ def read_tables(paths) -> pd.DataFrame:
 
 
 def results_tables(segmentation: pd.DataFrame, divergence: pd.DataFrame, bias: pd.DataFrame,
-                   discriminator: pd.DataFrame, config: dict) -> dict[str, pd.DataFrame]:
-    """Tables keyed by their file stem (see ``TABLES`` in rules/common.smk)."""
+                   discriminator: pd.DataFrame, config: dict, probe: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Tables keyed by their file stem (see ``TABLES`` in rules/common.smk); the claims gain the
+    invariance probe's row when its table (``probe``) is given and not empty."""
     tested_on = lambda name: test_datasets(name, config)  # noqa: E731
+    probe = probe if probe is not None and len(probe) else None
     return {
-        "claims": claims(segmentation, divergence, bias, discriminator, config, tested_on),
+        "claims": claims(segmentation, divergence, bias, discriminator, config, tested_on, probe=probe),
         "table2_cross_dataset": tables.table2(segmentation, config, tested_on),
         "table3_methods": tables.table3(segmentation, config),
         "table4_divergence": tables.table4(divergence, config),
@@ -40,9 +42,9 @@ def write_results_tables(inputs: dict[str, list[str]], config: dict, outputs: di
     """``inputs``: metric CSV paths by kind (segmentation, divergence, bias, discriminator);
     ``outputs``: CSV path per table name. Every table is written atomically."""
     frames = {kind: read_tables(inputs.get(kind, [])) for kind in ("segmentation", "divergence", "bias",
-                                                                  "discriminator")}
+                                                                  "discriminator", "probe")}
     built = results_tables(frames["segmentation"], frames["divergence"], frames["bias"], frames["discriminator"],
-                           config)
+                           config, probe=frames["probe"])
     unknown = sorted(set(outputs) - set(built))
     if unknown:
         raise ValueError(f"no table named {unknown}; known: {sorted(built)}")
