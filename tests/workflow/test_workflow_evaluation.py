@@ -39,9 +39,11 @@ def test_tables_show_reproduced_values_beside_the_paper(tiny_run):
     tables = {name: pd.read_csv(tiny_run / "tables" / f"{name}.csv") for name in TABLES}
     table3 = tables["table3_methods"]
     assert list(zip(table3.setting, table3.method)) == [
-        ("dual", "Standardization"), ("dual", "Pre-processor"), ("dual", "Ours"),
-        ("multi", "Standardization"), ("multi", "Pre-processor"), ("multi", "Ours")]
-    assert table3.loc[0, "mean DSC (paper)"] == 0.841 and table3.loc[5, "CSF MHD (mm) (paper)"] == 0.293
+        ("dual", "U-Net"), ("dual", "Standardization"), ("dual", "Pre-processor"), ("dual", "Ours"),
+        ("multi", "U-Net"), ("multi", "Standardization"), ("multi", "Pre-processor"), ("multi", "Ours")]
+    # The U-Net rows are the control, not in the paper: no paper values.
+    assert table3.loc[[0, 4], "mean DSC (paper)"].isna().all()
+    assert table3.loc[1, "mean DSC (paper)"] == 0.841 and table3.loc[7, "CSF MHD (mm) (paper)"] == 0.293
     assert not table3["mean DSC"].astype(str).str.contains("±").any()  # one training seed: no sd
     assert (table3.seeds == 1).all()
     assert sorted(tables["table2_cross_dataset"]["train → test"]) == [
