@@ -53,7 +53,7 @@ def test_tables_show_reproduced_values_beside_the_paper(tiny_run):
     ratio = tables["table4_divergence"]["ratio (paper)"]
     assert ratio.round(3).tolist() == [0.134, 0.134, 0.034, 0.034]
     claims = tables["claims"]
-    assert list(claims.claim) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert list(claims.claim) == ["C1", "C2", "C3", "C4", "C5", "C6", "P1"]  # P1: the invariance probe
     assert set(claims.verdict) <= {"held", "NOT held"}  # every claim evaluated on the tiny run
 
 
