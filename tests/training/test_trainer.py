@@ -196,10 +196,11 @@ def test_discriminator_step_is_not_disturbed_by_the_generator_step(study, tmp_pa
     """G's step reads D as a fixed critic: D's weights and BatchNorm statistics stay as they were."""
     trainer = trainer_for(study, tmp_path, adversarial_rampup=0.0)
     d = trainer.networks["discriminator"]
-    before = snapshot(d)
+    before, statistics = snapshot(d), {k: v.clone() for k, v in d.named_buffers()}
     draw = next(trainer.train_set.draws(4, 3, np.random.default_rng(0)))
     trainer.update_segmenter_and_generator(draw.task, EpochStats())
     assert not changed(before, d) and d.training and all(p.requires_grad for p in d.parameters())
+    assert statistics and all(torch.equal(v, statistics[k]) for k, v in d.named_buffers())
 
 
 def test_history_carries_the_diagnostics(study, tmp_path):
