@@ -35,6 +35,7 @@ from dnorm.metrics import confusion_accuracy, confusion_matrix, generated_probab
 from dnorm.training.data import PatchSet
 from dnorm.training.device import select_device
 from dnorm.training.patches import sample_centres
+from dnorm.evaluation.checks import check_metric_table
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +135,7 @@ def evaluate_discriminator(model_path, manifest_path, patch_tables, count: int, 
 def check_table(frame: pd.DataFrame, source: str = "discriminator table") -> pd.DataFrame:
     """``frame`` if it has :data:`COLUMNS` and known modes and kinds; ``ValueError`` naming
     ``source`` otherwise (e.g. a table written before the modes were recorded)."""
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{source}: lacks column(s) {missing}; expected {COLUMNS} (re-run evaluate_discriminator)")
-    for column, known in (("mode", MODES), ("kind", KINDS)):
-        unknown = sorted(set(frame[column]) - set(known))
-        if unknown:
-            raise ValueError(f"{source}: unknown {column} value(s) {unknown}; expected {list(known)}")
-    return frame
+    return check_metric_table(frame, COLUMNS, {"mode": MODES, "kind": KINDS}, source, 'evaluate_discriminator')
 
 
 def _matrices(group: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -49,6 +49,7 @@ from dnorm.manifest import read_manifest
 from dnorm.training.data import PatchSet
 from dnorm.training.device import select_device, to_memory_format, use_channels_last
 from dnorm.training.experiment import experiment_from_config
+from dnorm.evaluation.checks import check_metric_table
 
 log = logging.getLogger(__name__)
 
@@ -269,14 +270,7 @@ def probe_settings(config: dict) -> dict[str, dict[str, str]]:
 def check_table(frame: pd.DataFrame, source: str = "probe table") -> pd.DataFrame:
     """``frame`` if it has :data:`COLUMNS` and known kinds and splits; ``ValueError`` naming
     ``source`` otherwise."""
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{source}: lacks column(s) {missing}; expected {COLUMNS} (re-run probe_dataset_invariance)")
-    for column, known in (("kind", KINDS), ("split", SPLITS)):
-        unknown = sorted(set(frame[column]) - set(known))
-        if unknown:
-            raise ValueError(f"{source}: unknown {column} value(s) {unknown}; expected {list(known)}")
-    return frame
+    return check_metric_table(frame, COLUMNS, {"kind": KINDS, "split": SPLITS}, source, 'probe_dataset_invariance')
 
 
 def seed_accuracies(frame: pd.DataFrame, setting: str, kind: str, split: str = "test") -> pd.Series:
