@@ -8,6 +8,9 @@ subjects. A variant is a name and ``key=value`` overrides of the config's ``trai
     python benchmarks/ablate_training.py --results results/default \\
         --experiments preprocessor_dual ours_dual --seeds 20220331 1 \\
         --variant default --variant pooled dice_reduction=pooled --out ablation.csv
+
+``--quick`` trains tiny networks (16³ patches, width 2, depth 2, batch 2) for one warm-up and one
+joint epoch: seconds on a tiny data part, for tests; not a measurement.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ from dnorm.config import load_config
 from dnorm.training.experiment import experiment_from_config
 from dnorm.training.run import load_patch_sets
 from dnorm.training.trainer import Trainer
+
+#: --quick: tiny networks and one epoch, on top of the config's training section (before variants)
+QUICK_TRAINING = {
+    "patch_size": 16, "batch_size": 2, "epochs": 1, "generator_warmup_epochs": 1,
+    "generator": {"width": 2, "depth": 2, "max_width": 8},
+    "segmenter": {"width": 2, "depth": 2, "max_width": 8},
+    "discriminator": {"channels": [4, 8], "dropout": 0.25},
+}
 
 
 def parse_variant(items: list[str]) -> tuple[str, dict]:
@@ -47,7 +58,7 @@ def apply_overrides(training: dict, overrides: dict) -> dict:
     return training
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", nargs="+", default=["config/config.yaml"])
     parser.add_argument("--results", required=True, help="results/<run_name> of a run whose data part is done")
@@ -56,9 +67,15 @@ def main() -> None:
     parser.add_argument("--variant", nargs="+", action="append", required=True, metavar="NAME [KEY=VALUE ...]")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", required=True)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="tiny networks, one epoch (tests)")
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = load_config(*args.config)
+    if args.quick:
+        config["training"] = apply_overrides(config["training"], {
+            key: value for key, value in QUICK_TRAINING.items() if not isinstance(value, dict)})
+        for section in ("generator", "segmenter", "discriminator"):
+            config["training"][section] = config["training"][section] | QUICK_TRAINING[section]
     results = Path(args.results)
     rows = pd.read_csv(args.out).to_dict("records") if Path(args.out).exists() else []
     done = {(r["experiment"], r["variant"], r["seed"]) for r in rows}

@@ -13,11 +13,19 @@
   channels of ``p`` windows side by side (``N×C`` → ``N/p × p·C``) with one group per window computes the
   same thing with full blocks: 8 → 8 at 32³ on 16 windows took 19.3 ms, the packed 16 → 16 with two
   groups 12.8 ms (bfloat16, one core). Float32 gains nothing from it.
+- :func:`fuse_convolutions`: on CPU in bfloat16, each remaining convolution (and the activation after
+  it) as one oneDNN call, :class:`FusedConv3d`, that adds a **float32 bias** inside oneDNN's float32
+  accumulator. Under autocast the bias is rounded to bfloat16 first, and after batch normalization is
+  folded the bias often nearly cancels the convolution's sum (a channel whose pre-normalization mean
+  is large against its spread): rounding it shifts the whole channel by up to 2⁻⁹·|bias|, the same
+  shift in every window, which averaging over windows does not remove. That was the largest single
+  source of bfloat16's disagreement with float32 labels (README "Inference speed").
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 from torch import nn
@@ -283,3 +291,115 @@ class PackedUNet3D(nn.Module):
         for decoder in self.decoders:
             x = decoder(skips.pop(), self.upsample(x))
         return keep_background(self.final(self.head(x)), image, self.zero_background)
+
+
+# --- Fused bfloat16 convolutions with a float32 bias (CPU) ------------------------------------------
+
+#: activations a :class:`FusedConv3d` applies inside its oneDNN call
+_FUSED_ACTIVATIONS = (nn.LeakyReLU, nn.ReLU)
+
+
+def _pointwise_convolution():
+    """oneDNN's fused convolution operator in this PyTorch build, or ``None``. It is the operator
+    PyTorch's own compiler emits for CPU convolutions with a fused activation (a private name: it is
+    probed, and everything falls back to plain autocast convolutions without it)."""
+    mkldnn = getattr(torch.ops, "mkldnn", None)
+    try:
+        return getattr(mkldnn, "_convolution_pointwise").default
+    except (AttributeError, RuntimeError):
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def fused_convolution_available() -> bool:
+    """Whether :class:`FusedConv3d` runs here: oneDNN is available and its fused convolution takes a
+    bfloat16 input and weight with a float32 bias, applies the bias in float32 and a fused LeakyReLU
+    (checked once on a tiny case against float32)."""
+    operator = _pointwise_convolution()
+    if operator is None or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        with torch.no_grad():
+            x = torch.full((1, 1, 2, 2, 2), 1.0, dtype=torch.bfloat16)
+            weight = torch.full((1, 1, 1, 1, 1), -1.0, dtype=torch.bfloat16)
+            bias = torch.tensor([1.0 + 2.0**-12])  # 1 in bfloat16; the result tells which was added
+            y = operator(x, weight, bias, [0, 0, 0], [1, 1, 1], [1, 1, 1], 1, "leaky_relu", [0.5], "")
+            expected = 2.0**-12  # float32 bias: -1 + 1 + 2^-12, positive, so LeakyReLU keeps it
+            return y.dtype == torch.bfloat16 and bool(torch.allclose(y.float(), torch.tensor(expected), rtol=0.01))
+    except (RuntimeError, TypeError, ValueError):
+        return False
+
+
+class FusedConv3d(nn.Module):
+    """``activation(conv(x))`` for bfloat16 inference on CPU as one oneDNN call: input and weight in
+    bfloat16 (the weight cast once, here), bias in **float32** and added in the float32 accumulator
+    before the single rounding of the output to bfloat16, activation (``LeakyReLU``, ``ReLU`` or
+    none) fused. Input: any float ``N×C_in×D×H×W`` (cast to bfloat16); output bfloat16
+    ``N×C_out×…``, in the weight's memory format. Inference only (no gradients).
+
+    Raises ``ValueError`` for a convolution it cannot run (not a plain zero-padded ``Conv3d``, or an
+    unsupported activation)."""
+
+    def __init__(self, conv: nn.Conv3d, activation: nn.Module | None = None, channels_last: bool = True) -> None:
+        super().__init__()
+        if type(conv) is not nn.Conv3d or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError(f"FusedConv3d: expected a zero-padded nn.Conv3d with numeric padding, got {conv}")
+        if activation is not None and not isinstance(activation, _FUSED_ACTIVATIONS):
+            raise ValueError(f"FusedConv3d: cannot fuse {type(activation).__name__}")
+        memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+        self.memory_format = memory_format
+        self.register_buffer("weight", conv.weight.detach().to(torch.bfloat16).contiguous(memory_format=memory_format))
+        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().float().clone())
+        self.padding, self.stride = list(conv.padding), list(conv.stride)
+        self.dilation, self.groups = list(conv.dilation), conv.groups
+        if isinstance(activation, nn.LeakyReLU):
+            self.attr, self.scalars = "leaky_relu", [float(activation.negative_slope)]
+        elif isinstance(activation, nn.ReLU):
+            self.attr, self.scalars = "relu", []
+        else:
+            self.attr, self.scalars = "none", []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.bfloat16).contiguous(memory_format=self.memory_format)
+        return _pointwise_convolution()(x, self.weight, self.bias, self.padding, self.stride, self.dilation,
+                                        self.groups, self.attr, self.scalars, "")
+
+    def extra_repr(self) -> str:
+        return (f"{self.weight.shape[1] * self.groups}, {self.weight.shape[0]}, kernel_size={tuple(self.weight.shape[2:])}, "
+                f"groups={self.groups}, activation={self.attr}, bias=float32")
+
+
+def _fusable(conv: nn.Module) -> bool:
+    return type(conv) is nn.Conv3d and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
+
+
+def fuse_convolutions(module: nn.Module, channels_last: bool = True) -> nn.Module:
+    """Replace, in place, every plain ``Conv3d`` of ``module`` that sits in an ``nn.Sequential``
+    (with the ``LeakyReLU``/``ReLU`` right after it, if any, skipping folded-away ``Identity``
+    layers) and the two convolutions of each packed decoder block by :class:`FusedConv3d`; returns
+    ``module``. Layers wrapped in :class:`Float32` (:func:`float32_ends`) are left as they are.
+    Meant for an inference copy run under bfloat16 autocast on CPU, after :func:`fold_batchnorm`
+    (so that the folded bias is what stays float32), and only where
+    :func:`fused_convolution_available`; the outputs then differ from autocast's by rounding only,
+    closer to float32."""
+    for sequential in list(module.modules()):
+        if not isinstance(sequential, nn.Sequential):
+            continue
+        names = list(sequential._modules)
+        for index, name in enumerate(names):
+            conv = sequential._modules[name]
+            if not _fusable(conv):
+                continue
+            following = [n for n in names[index + 1:] if not isinstance(sequential._modules[n], nn.Identity)]
+            activation = sequential._modules[following[0]] if following else None
+            if isinstance(activation, _FUSED_ACTIVATIONS):
+                sequential._modules[following[0]] = nn.Identity()
+            else:
+                activation = None
+            sequential._modules[name] = FusedConv3d(conv, activation, channels_last)
+    for decoder in [m for m in module.modules() if isinstance(m, _PackedDecoder)]:
+        for name in ("skip_conv", "up_conv"):
+            conv = getattr(decoder, name)
+            if _fusable(conv):
+                setattr(decoder, name, FusedConv3d(conv, None, channels_last))
+    return module
