@@ -27,7 +27,10 @@ The thin file-level wrapper behind ``dnorm normalize`` and ``dnorm segment``. Fo
 
 Inputs must be **skull-stripped** (the models were trained on brain-only images): voxels outside
 the brain (``--mask``, or the T1's non-zero voxels) are background in the labels (probability 1) and
-0 in the normalized image.
+0 in the normalized image. With ``skull_strip`` (``--skull-strip``) the brain is first extracted by
+:func:`dnorm.preprocess.skullstrip.extract_brain`, and its mask is written beside the outputs.
+Output file names can be replaced per kind (``output_paths``): :mod:`dnorm.bids_output` uses that
+to write BIDS-derivatives names.
 
 :func:`apply_to_folder` runs every T1 image of a folder (``<id>_t1``/``_T1`` or BIDS ``<id>_T1w``,
 ``.nii``/``.nii.gz``); a subject that fails is reported and the others are still processed.
@@ -39,9 +42,11 @@ import logging
 import os
 import pickle
 import re
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -251,6 +256,8 @@ def apply_model(
     write_labels: bool = True,
     device: str | torch.device | None = None,
     batch_size: int = 16,
+    skull_strip: bool = False,
+    output_paths: Mapping[str, str | os.PathLike] | None = None,
 ) -> dict[str, Path]:
     """Normalize and segment one subject's skull-stripped image(s) with a trained model.
 
@@ -274,11 +281,17 @@ def apply_model(
         device: where the networks run (default: CUDA when available, else CPU); a CUDA device
             that is not there is an error.
         batch_size: windows per forward pass.
+        skull_strip: first extract the brain from the T1 with
+            :func:`dnorm.preprocess.skullstrip.extract_brain`; its mask then plays the part of
+            ``mask_path`` (which must not be given) and is written too, as kind ``brainmask``
+            (``<stem>_brainmask.nii.gz``, uint8).
+        output_paths: file to write per kind instead of the default ``out_dir/<stem>_<kind>…``
+            (e.g. BIDS-derivatives names); kinds not listed keep the default.
 
     Returns:
         Written files by kind: ``normalized_<modality>`` (e.g. ``normalized_t1``), ``labels``,
-        ``probabilities``. Every output has the T1's shape (X×Y×Z, plus ×4 for probabilities)
-        and affine.
+        ``probabilities``, ``brainmask``. Every output has the T1's shape (X×Y×Z, plus ×4 for
+        probabilities) and affine.
 
     Raises:
         ValueError: naming the file for a missing/unreadable/non-NIfTI input or model, a model
@@ -287,6 +300,70 @@ def apply_model(
             settings, or a GPU asked for that is not there. Outputs are written only once all are
             computed, and a failed write removes the others (all or none).
     """
+    options = dict(stride=stride, write_probabilities=write_probabilities, progress=progress,
+                   write_normalized=write_normalized, write_labels=write_labels, device=device,
+                   batch_size=batch_size, output_paths=dict(output_paths or {}))
+    if not skull_strip:
+        return _apply_one(model_path, t1_path, out_dir, t2_path, mask_path, **options)
+    if mask_path is not None:
+        raise ValueError(f"{mask_path}: --mask and --skull-strip both give the brain; use one of them")
+    _read_input(t1_path, "T1 image")
+    check_out_dir(out_dir)
+    with tempfile.TemporaryDirectory(prefix="dnorm-skullstrip-") as folder:
+        stripped, mask_file, mask = _skull_strip(Path(t1_path), Path(folder))
+        brainmask = Path(options["output_paths"].get("brainmask",
+                                                     Path(out_dir) / f"{nifti_stem(t1_path)}_brainmask.nii.gz"))
+        try:
+            return _apply_one(model_path, stripped, out_dir, t2_path, mask_file, **options,
+                              extra={"brainmask": (mask, brainmask)})
+        except ValueError as error:  # name the user's file, not the temporary one
+            raise ValueError(str(error).replace(str(stripped), f"{t1_path} (skull-stripped)")
+                             .replace(str(mask_file), f"brain mask of {t1_path}")) from None
+
+
+def _skull_strip(t1_path: Path, folder: Path) -> tuple[Path, Path, np.ndarray]:
+    """Extract the brain of ``t1_path`` (:func:`dnorm.preprocess.skullstrip.extract_brain`) and
+    write it to ``folder`` under the T1's own file name (so output names do not change), with its
+    mask; returns ``(brain image path, mask path, mask X×Y×Z uint8)``."""
+    from dnorm.io import load_image
+    from dnorm.preprocess.skullstrip import extract_brain
+
+    image = load_image(t1_path)  # as loaded from its file, so extract_brain's errors can name it
+    try:
+        brain_image, mask_image = extract_brain(image)
+    except ValueError as error:
+        message = one_line(error)
+        if str(t1_path) not in message:
+            message = f"{t1_path}: skull-stripping failed ({message})"
+        raise ValueError(message) from None
+    mask = (np.asarray(mask_image.dataobj) != 0).astype(np.uint8)
+    if mask.shape != image.shape[:3]:
+        raise ValueError(f"{t1_path}: skull-stripping returned a mask of shape {mask.shape}, not the image's "
+                         f"{image.shape[:3]}")
+    stripped, mask_file = folder / t1_path.name, folder / f"{nifti_stem(t1_path)}_brainmask.nii.gz"
+    save_nifti(np.asarray(brain_image.dataobj, dtype=np.float32), image.affine, stripped)
+    save_nifti(mask, image.affine, mask_file)
+    return stripped, mask_file, mask
+
+
+def _apply_one(
+    model_path,
+    t1_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    t2_path: str | os.PathLike | None,
+    mask_path: str | os.PathLike | None,
+    *,
+    stride: int,
+    write_probabilities: bool,
+    progress: bool,
+    write_normalized: bool | None,
+    write_labels: bool,
+    device,
+    batch_size: int,
+    output_paths: Mapping[str, str | os.PathLike],
+    extra: Mapping[str, tuple[np.ndarray, Path]] | None = None,
+) -> dict[str, Path]:
+    """:func:`apply_model` without skull-stripping; ``extra`` arrays are written with the outputs."""
     device = _default_device(device)
     out_dir = check_out_dir(out_dir)
     networks, card, name = _model(model_path)
@@ -364,6 +441,8 @@ def apply_model(
         resampled[:, background] = 0.0
         for modality, stem, image in zip(inputs, stems, resampled):
             arrays[f"normalized_{modality}"] = (image, out_dir / f"{stem}_normalized.nii.gz")
+    arrays |= dict(extra or {})
+    arrays = {kind: (data, Path(output_paths.get(kind, path))) for kind, (data, path) in arrays.items()}
     return _write_all(arrays, affine)
 
 
@@ -373,6 +452,7 @@ def _write_all(arrays: dict[str, tuple[np.ndarray, Path]], affine: np.ndarray) -
     written: dict[str, Path] = {}
     try:
         for kind, (data, path) in arrays.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
             save_nifti(data, affine, path)
             written[kind] = path
             log.info("wrote %s: %s", kind, path)
@@ -434,10 +514,12 @@ def apply_to_folder(
     write_labels: bool = True,
     device: str | torch.device | None = None,
     batch_size: int = 16,
+    skull_strip: bool = False,
 ) -> FolderResult:
     """:func:`apply_model` on every T1 image of ``folder`` (:func:`find_t1_images`; T2 images
-    paired by :func:`paired_image`); the brain is each T1's non-zero voxels. The model is loaded
-    once; a tqdm bar counts images.
+    paired by :func:`paired_image`); the brain is each T1's non-zero voxels, or with
+    ``skull_strip`` the mask :func:`dnorm.preprocess.skullstrip.extract_brain` finds (written as
+    ``<stem>_brainmask.nii.gz``). The model is loaded once; a tqdm bar counts images.
 
     A subject that fails (unreadable image, missing T2, empty brain…) is recorded in
     ``FolderResult.failed`` with its message and the others are still processed; it leaves no
@@ -468,7 +550,7 @@ def apply_to_folder(
             result.written[t1.name] = apply_model(
                 (networks, card), t1, out_dir, t2_path=t2, stride=stride, write_probabilities=write_probabilities,
                 progress=progress, write_normalized=write_normalized, write_labels=write_labels, device=device,
-                batch_size=batch_size)
+                batch_size=batch_size, skull_strip=skull_strip)
         except (ValueError, OSError) as error:  # report it, go on with the other subjects
             result.failed[t1.name] = one_line(error)
             log.info("failed: %s", result.failed[t1.name])

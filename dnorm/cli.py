@@ -52,11 +52,18 @@ def run_ingest(args: argparse.Namespace) -> None:
 
 
 def _apply(args: argparse.Namespace, **outputs) -> int:
-    """Shared by ``normalize`` and ``segment``: one image, or every T1 image of a folder. In a
-    folder, each failed subject is one ``error:`` line and the exit status is 2 at the end."""
+    """Shared by ``normalize`` and ``segment``: one image, every T1 image of a folder, or a BIDS
+    dataset (written as BIDS derivatives). In a folder or dataset, each failed subject is one
+    ``error:`` line and the exit status is 2 at the end."""
     from dnorm.apply import apply_model, apply_to_folder
+    from dnorm.bids_output import apply_to_bids, is_bids_dataset
 
-    options = dict(stride=args.stride, progress=not args.quiet, device=args.device, **outputs)
+    options = dict(stride=args.stride, progress=not args.quiet, device=args.device, skull_strip=args.skull_strip,
+                   **outputs)
+    bids = Path(args.input).is_dir() and is_bids_dataset(args.input)
+    if args.participant_label and not bids:
+        raise ValueError(f"{args.input}: --participant-label needs a BIDS dataset (a folder with "
+                         f"dataset_description.json)")
     if not Path(args.input).is_dir():
         for path in apply_model(args.model, args.input, args.out, t2_path=args.t2, mask_path=args.mask,
                                 **options).values():
@@ -66,7 +73,10 @@ def _apply(args: argparse.Namespace, **outputs) -> int:
         raise ValueError(f"{args.input}: --t2 and --mask apply to a single image; in a folder, T2 images are "
                          f"paired by name (<id>_t2.nii.gz, BIDS <id>_T2w.nii.gz) and the brain is each T1's "
                          f"non-zero voxels")
-    result = apply_to_folder(args.model, args.input, args.out, **options)
+    if bids:
+        result = apply_to_bids(args.model, args.input, args.out, participants=args.participant_label, **options)
+    else:
+        result = apply_to_folder(args.model, args.input, args.out, **options)
     for files in result.written.values():
         for path in files.values():
             print(path)
@@ -94,9 +104,14 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT",
                         help="skull-stripped T1-weighted NIfTI image (.nii/.nii.gz), or a folder of them named "
                              "<id>_t1.nii.gz or BIDS-style <id>_T1w.nii.gz (T2 images paired as <id>_t2.nii.gz, "
-                             "<id>_T2w.nii.gz or <id>_FLAIR.nii.gz); a subject that fails is reported and the "
-                             "others are still processed")
-    parser.add_argument("out", metavar="OUT", help="output folder (created if needed; not an existing file)")
+                             "<id>_T2w.nii.gz or <id>_FLAIR.nii.gz), or a BIDS dataset (a folder with "
+                             "dataset_description.json: every subject-session's T1w, T2w else FLAIR for two-modality "
+                             "models); a subject that fails is reported and the others are still processed")
+    parser.add_argument("out", metavar="OUT",
+                        help="output folder (created if needed; not an existing file); for a BIDS dataset, a "
+                             "BIDS-derivatives dataset (e.g. INPUT/derivatives/dnorm): sub-X/[ses-Y/]anat/"
+                             "sub-X[_ses-Y]_desc-normalized_T1w.nii.gz, ..._dseg.nii.gz, dseg.tsv, "
+                             "dataset_description.json")
     parser.add_argument("--t2", metavar="PATH",
                         help="T2-weighted image on the T1's voxel grid (models trained on T1 + T2 need it)")
     parser.add_argument("--mask", metavar="PATH",
@@ -109,6 +124,13 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", metavar="DEV",
                         help="torch device, e.g. cpu or cuda (default: cuda if available); asking for a GPU "
                              "that is not there is an error")
+    parser.add_argument("--skull-strip", action="store_true",
+                        help="extract the brain first (dnorm.preprocess.skullstrip), for images with skull; the "
+                             "brain mask is written beside the outputs (<name>_brainmask.nii.gz; BIDS: "
+                             "..._desc-brain_mask.nii.gz). Not with --mask")
+    parser.add_argument("--participant-label", nargs="+", metavar="LABEL",
+                        help="BIDS dataset only: process these subjects (01 or sub-01), as BIDS apps do "
+                             "(default: all)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -137,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from dnorm.ingest import add_ingest_arguments
 
-    ingest = commands.add_parser("ingest", help="convert iSEG-2017, MRBrainS13 or ABIDE (FreeSurfer) to NIfTI + manifest")
+    ingest = commands.add_parser("ingest", help="convert iSEG-2017, MRBrainS13, ABIDE (FreeSurfer) or BIDS to NIfTI + manifest")
     add_ingest_arguments(ingest)
     ingest.set_defaults(handler=run_ingest)
 
@@ -148,9 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     gap.add_argument("--modality", default="t1", choices=["t1", "t2"])
     gap.set_defaults(handler=run_domain_gap)
 
-    apply_note = ("Inputs must be skull-stripped. They are resampled to the model's voxel size, scaled to "
-                  "[0, 1] as in training, processed in overlapping patches, and the results are resampled back, "
-                  "so every output has the input image's grid (shape and affine).")
+    apply_note = ("Inputs must be skull-stripped (or use --skull-strip). They are resampled to the model's voxel "
+                  "size, scaled to [0, 1] as in training, processed in overlapping patches, and the results are "
+                  "resampled back, so every output has the input image's grid (shape and affine). A BIDS dataset "
+                  "gives a BIDS-derivatives folder.")
     normalize = commands.add_parser(
         "normalize", help="harmonize the intensities of new brain MRI with a trained normalizer (generator G)",
         description="Write <name>_normalized.nii.gz for each input image: the intensities the trained generator "

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from dnorm.ingest import KINDS, ingest
+from dnorm.ingest.bids import options_from_entry
 from dnorm.manifest import read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ def import_dataset(name: str, entry: dict, out_dir: str | Path) -> Path:
         if table.empty:
             raise ValueError(f"{path}: no rows with dataset {name!r} (the config's dataset name)")
     elif source in KINDS:
-        table = read_manifest(ingest(source, path, out_dir / "ingested"))
+        options = options_from_entry(entry) if source == "bids" else {}  # modalities, site_column, derivatives
+        table = read_manifest(ingest(source, path, out_dir / "ingested", **options))
         table["dataset"] = name
     else:
         raise ValueError(f"config datasets.{name}.source {source!r} cannot be imported; use one of {KINDS + ('manifest',)}")

@@ -9,6 +9,7 @@ rule preprocess_dataset:
         manifest=f"{RESULTS}/cropped/{{dataset}}/manifest.csv",
     params:
         spacing=config["preprocess"]["spacing"],
+        skull_stripped=lambda wildcards: config["datasets"][wildcards.dataset].get("skull_stripped", True),
     log:
         f"{RESULTS}/logs/preprocess_dataset/{{dataset}}.log",
     benchmark:

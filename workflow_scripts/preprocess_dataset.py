@@ -6,4 +6,6 @@ with logged(snakemake.log[0]):
         snakemake.input.manifest,
         snakemake.params.spacing,
         out_dir=snakemake.output.manifest.rsplit("/", 1)[0],
+        skull_stripped=snakemake.params.skull_stripped,
+        threads=snakemake.threads,
     )

@@ -2,7 +2,10 @@
 
 1. :func:`preprocess_dataset`, per dataset: check each subject's files, resample to isotropic
    spacing with ANTs (linear for images, nearest for labels), skull-strip with the label mask
-   and crop to the brain.
+   and crop to the brain. A dataset whose images still have their skull (``skull_stripped:
+   false``) has its brain extracted from the resampled T1 first
+   (:func:`dnorm.preprocess.skullstrip.extract_brain`): its images are stripped with that mask,
+   as ``dnorm segment --skull-strip`` strips a new scan, and the mask is written beside them.
 2. :func:`harmonize_datasets`, over all datasets: zero-pad every volume to one common shape,
    scale intensities to [0, 1] and assign the train/val/test splits from the study seed.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
@@ -35,19 +39,47 @@ def check_subject_files(row: pd.Series) -> None:
             check_same_grid(row[column], image.shape, affine, row.label, labels.shape, label_affine)
 
 
-def preprocess_subject(row: pd.Series, spacing_mm: float, out_dir: Path) -> dict:
-    """Resample, skull-strip and crop one subject; return its manifest row (new paths)."""
+def extract_subject_brain(row: pd.Series, t1: np.ndarray, affine: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Boolean X×Y×Z brain mask of a subject's resampled whole-head ``t1`` (RAS ``affine``), by
+    :func:`dnorm.preprocess.skullstrip.extract_brain`; logs its Dice against ``labels > 0``."""
+    from dnorm.preprocess.skullstrip import extract_brain  # imports nilearn: only where needed
+
+    _, mask_image = extract_brain(nib.Nifti1Image(t1, affine), source=row.t1)
+    mask = np.asarray(mask_image.dataobj) > 0
+    labelled = labels > 0
+    log.info("%s/%s: extracted brain mask, Dice %.3f against labels > 0", row.dataset, row.subject,
+             2.0 * (mask & labelled).sum() / max(int(mask.sum() + labelled.sum()), 1))
+    return mask
+
+
+def preprocess_subject(row: pd.Series, spacing_mm: float, out_dir: Path, skull_stripped: bool = True) -> dict:
+    """Resample, skull-strip and crop one subject; return its manifest row (new paths).
+
+    ``skull_stripped``: the brain is the labelled voxels (labels > 0), as for brain-only images.
+    ``False``: the images have a skull; the brain is extracted from the resampled T1
+    (:func:`extract_subject_brain`), the images are stripped with it and it is written as
+    ``<subject>_brainmask.nii.gz`` (uint8, on the cropped grid) beside them. The labels stay
+    whole, the ground truth: the crop box holds both the mask and the labels.
+    """
     check_subject_files(row)
     labels, label_affine = resample_file(row.label, spacing_mm, NEAREST)
     labels = np.rint(labels).astype(np.uint8)
-    brain = labels > 0
-    box = bounding_box(brain)
-    record = row.to_dict()
+    images = {}
     for column in MODALITY_COLUMNS:
-        if not row[column]:
-            continue
-        image, affine = resample_file(row[column], spacing_mm, LINEAR)
-        check_same_grid(row[column], image.shape, affine, row.label, labels.shape, label_affine)
+        if row[column]:
+            images[column] = resample_file(row[column], spacing_mm, LINEAR)
+            check_same_grid(row[column], images[column][0].shape, images[column][1], row.label, labels.shape,
+                            label_affine)
+    if skull_stripped:
+        brain = labels > 0
+        box = bounding_box(brain)
+    else:
+        brain = extract_subject_brain(row, *images["t1"], labels)
+        box = bounding_box(brain | (labels > 0))
+        mask, mask_affine = crop(brain.astype(np.uint8), label_affine, box)
+        save_nifti(mask, mask_affine, out_dir / f"{row.subject}_brainmask.nii.gz")
+    record = row.to_dict()
+    for column, (image, affine) in images.items():
         stripped = np.where(brain, np.maximum(image, 0.0), 0.0).astype(np.float32)
         cropped, cropped_affine = crop(stripped, affine, box)
         record[column] = str(out_dir / f"{row.subject}_{column}.nii.gz")
@@ -59,13 +91,22 @@ def preprocess_subject(row: pd.Series, spacing_mm: float, out_dir: Path) -> dict
     return record
 
 
-def preprocess_dataset(manifest_path: str | Path, spacing_mm: float, out_dir: str | Path) -> Path:
-    """Stage 1 for every subject of one dataset's manifest; writes ``out_dir/manifest.csv`` last."""
+def preprocess_dataset(manifest_path: str | Path, spacing_mm: float, out_dir: str | Path,
+                       skull_stripped: bool = True, threads: int = 1) -> Path:
+    """Stage 1 for every subject of one dataset's manifest; writes ``out_dir/manifest.csv`` last.
+
+    ``skull_stripped=False`` (config ``datasets.<name>.skull_stripped``): extract each brain first
+    (:func:`preprocess_subject`), with ANTs on ``threads`` threads.
+    """
     out_dir = Path(out_dir)
     table = read_manifest(manifest_path)
+    if not skull_stripped:
+        from dnorm.preprocess.skullstrip import limit_threads
+
+        limit_threads(threads)  # before the first ANTs call of the process, or ITK ignores it
     rows = []
     for _, row in table.iterrows():
-        rows.append(preprocess_subject(row, spacing_mm, out_dir))
+        rows.append(preprocess_subject(row, spacing_mm, out_dir, skull_stripped))
         log.info("%s/%s cropped to %s", row.dataset, row.subject, load_image(rows[-1]["label"]).shape)
     manifest = out_dir / "manifest.csv"
     write_manifest(pd.DataFrame(rows), manifest)

@@ -185,6 +185,6 @@ def test_command_line(make_iseg, out_dir, capsys):
     assert run_ingest_command(args) == 0
     assert capsys.readouterr().out.strip() == str(out_dir / "manifest.csv")
     assert list(read_manifest(out_dir / "manifest.csv").site) == ["s1"]
-    assert KINDS == ("iseg", "mrbrains", "abide")
+    assert KINDS == ("iseg", "mrbrains", "abide", "bids")
     with pytest.raises(SystemExit):
         parser.parse_args(["brats", "a", "b"])
