@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine (Python 3.11, no GPU needed):
 #   make study   install into .venv, run the whole study on the embedded default, write the report
 #   make test    install into .venv (with test extras) and run the test suite
+#   make gpu-check  on a CUDA machine: the tiny study on the GPU, throughput, paper-scale peak memory
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ CORES ?= all
 # on CPU, with bit-identical outputs (measured; see README).
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
 
-.PHONY: install study report test
+.PHONY: install study report test gpu-check
 
 install: $(STAMP)
 
@@ -19,6 +20,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[test]'
 	touch $(STAMP)
 
+# --resources gpu=1: one training or inference job at a time on a one-GPU workstation (or the CPU).
+# It is on this command line, not in profiles/default, which every --profile (SLURM too) reads.
 study: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1
 	$(MAKE) report
@@ -28,3 +31,7 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Needs a CUDA build of PyTorch (README, "Paper scale on a cluster"); exits non-zero on a failed check.
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py

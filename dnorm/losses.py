@@ -31,6 +31,7 @@ def weighted_dice_loss(
     from_logits: bool = True,
     eps: float = 1e-6,
     reduction: str = "pooled",
+    check_values: bool = True,
 ) -> torch.Tensor:
     """Weighted soft Dice loss over the whole batch. ``reduction="pooled"`` is Eq. (1) as written:
 
@@ -52,6 +53,9 @@ def weighted_dice_loss(
         from_logits: whether ``logits_or_probs`` are logits.
         eps: ε, added to numerator and denominator.
         reduction: ``"pooled"`` (Eq. 1) or ``"per_class"``.
+        check_values: check the target's range and the weights' values. Each check reads a
+            tensor back to the host (a device sync on CUDA); the trainer turns them off, its
+            labels having been checked when they were read and its weights when the config was.
 
     Returns:
         A scalar float32 tensor in [0, 1] (for valid probabilities).
@@ -69,7 +73,7 @@ def weighted_dice_loss(
         )
     if target.dtype.is_floating_point or target.dtype == torch.bool or target.is_complex():
         raise ValueError(f"weighted_dice_loss: target must hold integer class indices, got dtype {target.dtype}")
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
+    if check_values and target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
         raise ValueError(
             f"weighted_dice_loss: target values must be in [0, {n_classes}), got range "
             f"[{int(target.min())}, {int(target.max())}]"
@@ -77,7 +81,7 @@ def weighted_dice_loss(
     w = torch.as_tensor(weights, dtype=torch.float32, device=logits_or_probs.device).flatten()
     if w.numel() != n_classes:
         raise ValueError(f"weighted_dice_loss: {n_classes} classes but {w.numel()} weights: {weights!r}")
-    if not torch.isfinite(w).all() or (w < 0).any() or float(w.sum()) <= 0:
+    if check_values and (not torch.isfinite(w).all() or (w < 0).any() or float(w.sum()) <= 0):
         raise ValueError(f"weighted_dice_loss: weights must be finite, >= 0 and not all zero, got {weights!r}")
     if not eps >= 0:
         raise ValueError(f"weighted_dice_loss: eps must be >= 0, got {eps!r}")
@@ -103,12 +107,14 @@ def _check_logits(name: str, logits: torch.Tensor) -> None:
         raise ValueError(f"{name}: expected N×(K+1) logits with K+1 >= 2, got shape {tuple(logits.shape)}")
 
 
-def discriminator_loss(logits: torch.Tensor, targets: torch.Tensor | int) -> torch.Tensor:
+def discriminator_loss(logits: torch.Tensor, targets: torch.Tensor | int, check_values: bool = True) -> torch.Tensor:
     """Eq. (2): mean of −log D_z(x) over the batch (cross-entropy over K + 1 classes).
 
     Args:
         logits: N×(K+1) discriminator logits.
         targets: N integer domain labels in [0, K] (K = "generated"), or one int for the batch.
+        check_values: check the targets' range (a host read-back; off in the trainer, whose
+            targets it builds itself).
 
     Returns:
         A scalar float32 tensor.
@@ -121,7 +127,7 @@ def discriminator_loss(logits: torch.Tensor, targets: torch.Tensor | int) -> tor
         raise ValueError(f"discriminator_loss: targets must be integer labels, got {targets!r}")
     if tuple(targets.shape) != (n,):
         raise ValueError(f"discriminator_loss: targets shape {tuple(targets.shape)} does not match N = {n}")
-    if n and (int(targets.min()) < 0 or int(targets.max()) >= n_classes):
+    if check_values and n and (int(targets.min()) < 0 or int(targets.max()) >= n_classes):
         raise ValueError(
             f"discriminator_loss: targets must be in [0, {n_classes}), got range "
             f"[{int(targets.min())}, {int(targets.max())}]"

@@ -210,3 +210,14 @@ def test_generator_adversarial_loss_is_stable_and_differentiable():
 def test_generator_adversarial_loss_invalid_class():
     with pytest.raises(ValueError, match="got 7"):
         generator_adversarial_loss(torch.randn(2, 4), 7)
+
+
+def test_value_checks_can_be_turned_off_for_the_trainer():
+    """The trainer skips the host read-backs (device syncs); the checks themselves stay the default."""
+    logits, target = torch.randn(1, 4, 2, 2, 2), torch.full((1, 2, 2, 2), 7)
+    with pytest.raises(ValueError, match="target values"):
+        weighted_dice_loss(logits, target)
+    assert torch.isfinite(weighted_dice_loss(logits, target.clamp(max=3), check_values=False))
+    with pytest.raises(ValueError, match="targets must be in"):
+        discriminator_loss(torch.randn(2, 3), torch.tensor([0, 5]))
+    assert torch.isfinite(discriminator_loss(torch.randn(2, 3), torch.tensor([0, 2]), check_values=False))

@@ -14,6 +14,10 @@ Resumable: after every epoch the whole state goes to a checkpoint (written atomi
 a fingerprint of everything that determines the run (:mod:`dnorm.training.provenance`). Each
 epoch's sampling, augmentation and dropout are seeded from (seed, pass), so a resumed run
 computes exactly what an uninterrupted one computes (on CPU).
+
+On a GPU a step never waits for the device: batches are read and pinned one iteration ahead in a
+background thread (:func:`dnorm.training.data.prefetch`), copied without blocking, and the
+epoch's statistics stay on the device until its end (:mod:`dnorm.training.stats`).
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from tqdm import tqdm
 
 from dnorm.io import atomic_path
 from dnorm.losses import discriminator_loss, generator_adversarial_loss, weighted_dice_loss
-from dnorm.training.data import Batch, Draw, PatchSet
-from dnorm.training.device import autocast, autocast_dtype, to_memory_format, use_channels_last
+from dnorm.training.data import Batch, Draw, PatchSet, prefetch
+from dnorm.training.device import (autocast, autocast_dtype, configure_backends, needs_grad_scaler, to_memory_format,
+                                   use_channels_last)
 from dnorm.training.experiment import Experiment
 from dnorm.training.networks import build_networks, normalize
 from dnorm.training.sampling import iterations_per_epoch
@@ -45,9 +50,13 @@ log = logging.getLogger(__name__)
 GRADIENT_PROBE_EVERY = 16
 
 
-def _gradient_norm(loss: torch.Tensor, parameters: list[torch.nn.Parameter]) -> float:
+def _gradient_norm(loss: torch.Tensor, parameters: list[torch.nn.Parameter]) -> torch.Tensor:
+    """‖∇ loss‖ over ``parameters`` as a 0-d float64 tensor on their device (no host sync)."""
     grads = torch.autograd.grad(loss, parameters, retain_graph=True, allow_unused=True)
-    return math.sqrt(sum(float(g.float().pow(2).sum()) for g in grads if g is not None))
+    squares = [g.float().pow(2).sum().to(torch.float64) for g in grads if g is not None]
+    if not squares:
+        return torch.zeros((), dtype=torch.float64, device=loss.device)
+    return torch.stack(squares).sum().sqrt()
 
 
 class Trainer:
@@ -68,6 +77,11 @@ class Trainer:
         if self.channels_last:
             self.networks.to(memory_format=torch.channels_last_3d)
         self.dtype = autocast_dtype(device, training["precision"])
+        configure_backends(device, training["precision"])
+        # float16 autocast (V100, T4) needs loss scaling; disabled, a scaler is a pass-through
+        scaling = needs_grad_scaler(device, self.dtype)
+        self.task_scaler = torch.amp.GradScaler("cuda", enabled=scaling)
+        self.d_scaler = torch.amp.GradScaler("cuda", enabled=scaling)
         self.class_weights = torch.tensor(training["class_weights"], dtype=torch.float32, device=device)
         self._build_optimizers()
         self.history: list[dict] = []
@@ -116,11 +130,17 @@ class Trainer:
     def _image(self, tensor: torch.Tensor) -> torch.Tensor:
         return to_memory_format(tensor.to(self.device, non_blocking=True), self.channels_last)
 
+    @property
+    def _pin(self) -> bool:
+        """Page-locked batches, so that their copies to the GPU need not block."""
+        return self.device.type == "cuda"
+
     def _autocast(self):
         return autocast(self.device, self.dtype)
 
     def dice_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return weighted_dice_loss(logits, labels, self.class_weights, reduction=self.training["dice_reduction"])
+        return weighted_dice_loss(logits, labels, self.class_weights, reduction=self.training["dice_reduction"],
+                                  check_values=False)
 
     @contextlib.contextmanager
     def _discriminator_as_critic(self):
@@ -153,20 +173,22 @@ class Trainer:
             # G is fixed during D's steps: one pass over all their batches.
             generated = normalize(self.networks, self._image(torch.cat([b.image for b in batches])))
         for batch, fake in zip(batches, generated.split([len(b.domain) for b in batches])):
-            real, domain = self._image(getattr(batch, real_key)), batch.domain.to(self.device)
+            real, domain = self._image(getattr(batch, real_key)), batch.domain.to(self.device, non_blocking=True)
             with self._autocast():
                 logits = d(torch.cat([real, fake.to(real.dtype)]))
                 n = len(domain)
-                loss = discriminator_loss(logits[:n], domain) + discriminator_loss(logits[n:], d.generated_class)
+                loss = (discriminator_loss(logits[:n], domain, check_values=False)
+                        + discriminator_loss(logits[n:], d.generated_class, check_values=False))
             self.d_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.d_optimizer.step()
+            self.d_scaler.scale(loss).backward()
+            self.d_scaler.step(self.d_optimizer)
+            self.d_scaler.update()
             stats.add_losses(d_loss=loss.detach())
         stats.add_discriminator(logits[:n], logits[n:], domain, d.generated_class)
 
     def update_segmenter_and_generator(self, batch: Batch, stats: EpochStats) -> None:
         """S on L_seg(S(G(x)), y); G on L_seg + λ·L_adv(D(G(x))) with D fixed."""
-        image, labels = self._image(batch.image), batch.labels.to(self.device)
+        image, labels = self._image(batch.image), batch.labels.to(self.device, non_blocking=True)
         weight = self.adversarial_weight()
         with self._autocast():
             generated = normalize(self.networks, image)
@@ -191,8 +213,9 @@ class Trainer:
         for group in self.task_optimizer.param_groups:
             group["lr"] = self.task_learning_rate()
         self.task_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.task_optimizer.step()
+        self.task_scaler.scale(loss).backward()
+        self.task_scaler.step(self.task_optimizer)
+        self.task_scaler.update()
 
     # ----------------------------------------------------------------- warm-up
     def warmup_step(self, draw: Draw, stats: EpochStats) -> None:
@@ -202,7 +225,7 @@ class Trainer:
         starts cold when G's output begins to matter."""
         if self.has_discriminator and self.training["warmup_discriminator"]:
             self.update_discriminator(draw.discriminator, stats)
-        image, labels = self._image(draw.task.clean), draw.task.labels.to(self.device)
+        image, labels = self._image(draw.task.clean), draw.task.labels.to(self.device, non_blocking=True)
         with self._autocast():
             reconstruction = self.networks["generator"](image).float()
             loss = reconstruction_loss = torch.nn.functional.mse_loss(reconstruction, image.float())
@@ -213,8 +236,9 @@ class Trainer:
                 stats.add_losses(seg_loss=seg_loss.detach())
                 stats.add_segmentation(logits.detach(), labels)
         self.task_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.task_optimizer.step()
+        self.task_scaler.scale(loss).backward()
+        self.task_scaler.step(self.task_optimizer)
+        self.task_scaler.update()
         stats.add_losses(reconstruction_loss=reconstruction_loss.detach())
 
     def warmup_reached(self, row: dict) -> bool:
@@ -227,8 +251,9 @@ class Trainer:
         """Validation losses, Dice, G's reconstruction RMSE and D's accuracies, all in eval mode."""
         self.networks.eval()
         stats = EpochStats()
-        for batch in self.val_set.batches(self.training["batch_size"]):
-            image, labels, domain = self._image(batch.image), batch.labels.to(self.device), batch.domain.to(self.device)
+        for batch in prefetch(self.val_set.batches(self.training["batch_size"]), pin=self._pin):
+            image, labels = self._image(batch.image), batch.labels.to(self.device, non_blocking=True)
+            domain = batch.domain.to(self.device, non_blocking=True)
             with self._autocast():
                 generated = normalize(self.networks, image)
                 logits = self.networks["segmenter"](generated)
@@ -238,8 +263,8 @@ class Trainer:
                 if self.has_discriminator:
                     d = self.networks["discriminator"]
                     real_logits, generated_logits = d(image), d(generated)
-                    stats.add_losses(d_loss=discriminator_loss(real_logits, domain)
-                                     + discriminator_loss(generated_logits, d.generated_class))
+                    stats.add_losses(d_loss=discriminator_loss(real_logits, domain, check_values=False)
+                                     + discriminator_loss(generated_logits, d.generated_class, check_values=False))
                     stats.add_discriminator(real_logits, generated_logits, domain, d.generated_class)
             stats.add_segmentation(logits, labels)
         self.networks.train()
@@ -257,7 +282,8 @@ class Trainer:
         self.networks.train()
         stats = EpochStats()
         steps = self.training["discriminator_steps"] if self.has_discriminator else 0
-        draws = self.train_set.draws(self.training["batch_size"], steps, rng)
+        # read one iteration ahead in a thread (the only user of ``rng``: same draws as inline)
+        draws = prefetch(self.train_set.draws(self.training["batch_size"], steps, rng), pin=self._pin)
         total = iterations_per_epoch(len(self.train_set), self.training["batch_size"])
         for draw in tqdm(draws, total=total, desc=f"{self.experiment.name} {label}", mininterval=10.0, leave=False):
             step(draw, stats)
@@ -315,6 +341,8 @@ class Trainer:
             "networks": self.networks.state_dict(), "task_optimizer": self.task_optimizer.state_dict(),
             "d_optimizer": self.d_optimizer.state_dict() if self.d_optimizer else None,
             "d_schedule": self.d_schedule.state_dict() if self.d_schedule else None,
+            **({"scalers": {"task": self.task_scaler.state_dict(), "d": self.d_scaler.state_dict()}}
+               if self.task_scaler.is_enabled() else {}),
         }
 
     def save_checkpoint(self) -> None:
@@ -324,7 +352,10 @@ class Trainer:
     def _resume(self) -> None:
         if not self.checkpoint_path.is_file():
             return
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        # Read onto the CPU: load_state_dict copies the weights to the networks' device and moves
+        # Adam's moments to their parameters' device, while its step counters stay on the CPU as
+        # Adam keeps them (read straight onto a GPU, they would cost a device sync per step).
+        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
         if state.get("fingerprint") != self.fingerprint:
             log.warning("%s was written for other inputs, settings or code (fingerprint %s, this run %s): "
                         "starting afresh", self.checkpoint_path, str(state.get("fingerprint"))[:12],
@@ -335,6 +366,9 @@ class Trainer:
         if self.d_optimizer is not None:
             self.d_optimizer.load_state_dict(state["d_optimizer"])
             self.d_schedule.load_state_dict(state["d_schedule"])
+        if self.task_scaler.is_enabled() and state.get("scalers"):
+            self.task_scaler.load_state_dict(state["scalers"]["task"])
+            self.d_scaler.load_state_dict(state["scalers"]["d"])
         self.history = list(state["history"])
         self.iteration = int(state["iteration"])
         self.warmup_epochs_done = int(state["warmup_epochs_done"])

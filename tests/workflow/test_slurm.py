@@ -1,5 +1,7 @@
 """The SLURM profile, end to end: the tiny workflow through ``--profile profiles/slurm`` on a
 throw-away one-node cluster (see slurm_cluster.py), compared with a local run of the same targets.
+The plain command (no ``--resources``) must run GPU jobs side by side: the node has two fake GPUs
+and two training jobs must overlap in time.
 
 Needs root and the Debian packages slurmctld, slurmd, slurm-client and munge, which ``.ci/run``
 installs (the test never installs anything); skipped without them, failed under ``CI=true``.
@@ -31,9 +33,16 @@ pytestmark = pytest.mark.workflow
 MODEL = "results/tiny/models/unet_iseg/seed-20220331"
 SCORES = "results/tiny/metrics/unet_iseg/seed-20220331/segmentation.csv"
 TARGETS = ("results/tiny/preprocessed/manifest.csv", f"{MODEL}/model.pt", SCORES)
+# Two more trainings that become ready together (both need the iSEG and MRBrainS patches), so the
+# SLURM run has GPU jobs to run side by side; only the SLURM run builds them.
+PARALLEL_MODELS = tuple(f"results/tiny/models/{name}/seed-20220331/model.pt"
+                        for name in ("standardization_dual", "preprocessor_dual"))
 # The SLURM jobs of those targets: rule -> number of jobs (unet_iseg is tested on iSEG and MRBrainS).
-EXPECTED_JOBS = {"synthesize_dataset": 3, "preprocess_dataset": 3, "harmonize_datasets": 1, "sample_patches": 1,
-                 "train_model": 1, "segment_test_subject": 2, "score_segmentations": 1}
+EXPECTED_JOBS = {"synthesize_dataset": 3, "preprocess_dataset": 3, "harmonize_datasets": 1, "sample_patches": 2,
+                 "train_model": 3, "segment_test_subject": 2, "score_segmentations": 1}
+FAKE_GPUS = 2
+FAKE_CPUS = 8
+FAKE_MEMORY_MB = 64000  # room for two train_model jobs (16 GB each in the profile); nothing enforces it
 GPU_RULES = {"train_model", "segment_test_subject"}
 RUN_TIMEOUT_S = 900
 TOOLS = ("slurmctld", "slurmd", "sbatch", "munged")
@@ -56,6 +65,24 @@ def run_snakemake(workdir: Path, env: dict, *args: str) -> tuple[subprocess.Comp
     return result, time.monotonic() - start
 
 
+class TwoGpuSlurm(LocalSlurm):
+    """The one-node cluster with two fake GPUs, and more CPUs and memory than the host has
+    (``SlurmdParameters=config_overrides``: slurmd takes the node as configured), so that two
+    GPU jobs with the profile's requests fit at once."""
+
+    def _daemon(self, name: str, *args: str) -> None:
+        if name == "slurmctld":  # before any daemon reads the configuration
+            gres = self.conf.parent / "gres.conf"
+            gres.write_text(gres.read_text() + gres.read_text().replace("/dev/null", "/dev/zero"))
+            node = dict(field.split("=", 1) for field in self.node.split())
+            node.update(CPUs=str(FAKE_CPUS), Boards="1", SocketsPerBoard="1", CoresPerSocket=str(FAKE_CPUS),
+                        ThreadsPerCore="1", RealMemory=str(FAKE_MEMORY_MB))
+            fake = " ".join(f"{key}={value}" for key, value in node.items())
+            text = self.conf.read_text().replace(f"{self.node} Gres=gpu:1", f"{fake} Gres=gpu:{FAKE_GPUS}")
+            self.conf.write_text("SlurmdParameters=config_overrides\n" + text)
+        super()._daemon(name, *args)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     reason = skip_reason()
@@ -65,7 +92,7 @@ def cluster(tmp_path_factory):
     if reason:
         unavailable(reason)
     start = time.monotonic()
-    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm_cluster"))
+    slurm = TwoGpuSlurm(tmp_path_factory.mktemp("slurm_cluster"))
     try:
         slurm.start()
         print(f"\n[slurm] cluster up in {time.monotonic() - start:.1f} s ({slurm.root})")
@@ -80,13 +107,15 @@ def cluster(tmp_path_factory):
 def slurm_run(cluster, tmp_path_factory):
     workdir = scratch_workflow(tmp_path_factory.mktemp("slurm_workflow"))
     cpus = int(re.search(r"\bCPUs=(\d+)", cluster.node).group(1))
-    memory = int(re.search(r"\bRealMemory=(\d+)", cluster.node).group(1))
+    # The fake GPUs are no GPUs: SLURM sets SLURM_JOB_GPUS, and a GPU job on a CPU-only PyTorch
+    # would (rightly) fail; run the jobs on the CPU on purpose.
+    env = dict(cluster.env, DNORM_DEVICE="cpu")
     result, seconds = run_snakemake(
-        workdir, cluster.env, "--profile", "profiles/slurm", "--configfile", "config/tiny.yaml",
-        # fit the profile's requests (train_model: 8 threads, 16 GB) onto this one node
-        "--max-threads", str(cpus), "--resources", "gpu=1", f"mem_mb={memory}",
+        workdir, env, "--profile", "profiles/slurm", "--configfile", "config/tiny.yaml",
+        # the host's real CPUs for train_model's 8 threads; no --resources: the plain command
+        "--max-threads", str(cpus),
         # poll soon and often: tiny jobs take seconds (MinJobAge stays >= 3 x this)
-        "--slurm-init-seconds-before-status-checks", "5", "--retries", "0", *TARGETS)
+        "--slurm-init-seconds-before-status-checks", "5", "--retries", "0", *TARGETS, *PARALLEL_MODELS)
     print(f"[slurm] snakemake --profile profiles/slurm: {seconds:.1f} s wall time "
           f"(return code {result.returncode})")
     assert result.returncode == 0, (f"stderr:\n{result.stderr[-6000:]}\n\nslurmctld log:\n"
@@ -160,3 +189,13 @@ def test_slurm_outputs_match_a_local_run(slurm_run, local_run):
     pd.testing.assert_frame_equal(slurm_scores.drop(columns=["dice", "mhd", "hd95", "asd"]),
                                   local_scores.drop(columns=["dice", "mhd", "hd95", "asd"]))
     np.testing.assert_allclose(slurm_scores.dice, local_scores.dice, atol=0.01)
+
+
+def test_gpu_jobs_run_side_by_side_without_a_resources_flag(slurm_run, cluster):
+    """profiles/default sets no `resources: gpu=1` that would queue the GPU jobs one by one."""
+    jobs = [job for job in slurm_jobs(cluster) if job.get("Comment", "").startswith("rule_train_model")]
+    spans = sorted((time.mktime(time.strptime(job["StartTime"], "%Y-%m-%dT%H:%M:%S")),
+                    time.mktime(time.strptime(job["EndTime"], "%Y-%m-%dT%H:%M:%S")), job["Comment"]) for job in jobs)
+    print("[slurm] train_model jobs (start, end):", [(s[0] - spans[0][0], s[1] - spans[0][0], s[2]) for s in spans])
+    overlapping = [(a[2], b[2]) for i, a in enumerate(spans) for b in spans[i + 1:] if b[0] < a[1] and a[0] < b[1]]
+    assert overlapping, f"no two train_model jobs ran at the same time: {spans}"
