@@ -52,14 +52,34 @@ def train_experiment(experiment: Experiment, training: dict, seed: int, manifest
     history = pd.DataFrame(trainer.fit())
     trainer.write_history()  # also when resuming a run whose last epoch was already done
     recorded = {key: origin[key] for key in ("fingerprint", "code", "dnorm", "inputs")}
-    card = model_card(experiment, training, seed, history, trainer) | {"preprocess": preprocess,
-                                                                       "provenance": recorded}
+    card = model_card(experiment, training, seed, history, trainer) | {
+        "preprocess": preprocess, "provenance": recorded,
+        "scope": model_scope(experiment, training, preprocess, manifest_path, len(train))}
     with atomic_path(model_path) as tmp:
         torch.save({"card": card, "networks": trainer.networks.cpu().state_dict()}, tmp)
     with atomic_path(card_path) as tmp:
         tmp.write_text(json.dumps(card, indent=2, default=str))
     trainer.discard_checkpoint()
     return card
+
+
+def model_scope(experiment: Experiment, training: dict, preprocess: dict | None, manifest_path: str,
+                training_patches: int) -> dict:
+    """What the model was trained on and at what scale, so that a user reads its limits from the
+    card: the default study's models are small, 2 mm and trained on synthetic images."""
+    manifest = read_manifest(manifest_path)
+    sites = manifest[manifest.dataset.isin(experiment.datasets)].groupby("dataset").site.unique()
+    spacing = (preprocess or {}).get("spacing")
+    return {
+        "voxel_size_mm": spacing,
+        "network_width": training["segmenter"]["width"],
+        "training_patches": training_patches,
+        "sites": {dataset: sorted(map(str, names)) for dataset, names in sites.items()},
+        "note": (f"Trained at {spacing} mm with width-{training['segmenter']['width']} networks on "
+                 f"{training_patches} patches of {', '.join(experiment.datasets)}. The default study's datasets "
+                 "are synthetic (drawn from the MNI152 template): its models are demonstrations, not tools for "
+                 "real scans; README, 'Whole-head scans', gives their agreement with ANTs Atropos on a real T1."),
+    }
 
 
 def model_card(experiment: Experiment, training: dict, seed: int, history: pd.DataFrame, trainer: Trainer) -> dict:

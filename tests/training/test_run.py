@@ -74,3 +74,14 @@ def test_same_inputs_give_the_same_fingerprint_and_weights(study):
     first, second = train(study, "a"), train(study, "b")
     assert first["provenance"] == second["provenance"]
     assert all(torch.equal(v, weights(study, "b")[k]) for k, v in weights(study, "a").items())
+
+
+def test_the_card_states_the_models_scope(study):
+    """A user reads from the card at what scale and on which sites the model was trained."""
+    card = train(study, "scope", preprocess={"spacing": 2.0})
+    scope = card["scope"]
+    manifest = read_manifest(study[1])
+    assert scope["voxel_size_mm"] == 2.0 and scope["network_width"] == study[2]["segmenter"]["width"]
+    assert scope["sites"] == {d: sorted(manifest[manifest.dataset == d].site.astype(str).unique())
+                              for d in EXPERIMENT.datasets}
+    assert scope["training_patches"] > 0 and "synthetic" in scope["note"]
