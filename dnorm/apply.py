@@ -161,6 +161,20 @@ def _check_request(card: dict, name: str, write_normalized: bool | None, write_l
     return normalized
 
 
+def prepare_batch_request(model_path, out_dir, device, stride: int, batch_size: int, write_normalized,
+                          write_labels: bool, write_probabilities: bool):
+    """The checks shared by every many-subject entry point (a folder, a BIDS dataset), done once
+    before any prediction: returns ``(device, out_dir, networks, card, model name)``."""
+    device = _default_device(device)
+    out_dir = check_out_dir(out_dir)
+    networks, card, name = _model(model_path)
+    preprocess_settings(card, name)
+    _check_request(card, name, write_normalized, write_labels, write_probabilities)
+    check_patch_stride(card["training"]["patch_size"], stride)
+    check_int("batch_size", batch_size, 1)
+    return device, out_dir, networks, card, name
+
+
 def _default_device(device) -> torch.device:
     """The requested device, or CUDA when available, else CPU. A GPU that was asked for and is not
     there is a ``ValueError``, never a silent fall-back to the CPU."""
@@ -526,13 +540,8 @@ def apply_to_folder(
     output file. Problems common to every subject (model, device, output folder, arguments, a
     folder without T1 images) raise ``ValueError`` before any work.
     """
-    device = _default_device(device)
-    out_dir = check_out_dir(out_dir)
-    networks, card, name = _model(model_path)
-    preprocess_settings(card, name)
-    _check_request(card, name, write_normalized, write_labels, write_probabilities)
-    check_patch_stride(card["training"]["patch_size"], stride)
-    check_int("batch_size", batch_size, 1)
+    device, out_dir, networks, card, name = prepare_batch_request(
+        model_path, out_dir, device, stride, batch_size, write_normalized, write_labels, write_probabilities)
     modalities = list(card["experiment"]["modalities"])
     images = find_t1_images(folder)
     from tqdm.auto import tqdm

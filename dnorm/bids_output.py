@@ -29,17 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 import dnorm
-from dnorm.apply import (
-    FolderResult,
-    _check_request,
-    _default_device,
-    _model,
-    apply_model,
-    check_out_dir,
-    one_line,
-    preprocess_settings,
-)
-from dnorm.inference.windows import check_int, check_patch_stride
+from dnorm.apply import FolderResult, apply_model, one_line, prepare_batch_request
 from dnorm.ingest.bids import (
     Acquisition,
     find_acquisitions,
@@ -192,13 +182,8 @@ def apply_to_bids(
     ``sub-X[_ses-Y]``. A subject-session that fails is recorded with its one-line reason and the
     others go on; problems common to all (model, device, output folder, arguments, dataset,
     participant labels, a subject without T1w) raise ``ValueError`` before any prediction."""
-    device = _default_device(device)
-    out_dir = check_out_dir(out_dir)
-    networks, card, name = _model(model_path)
-    preprocess_settings(card, name)
-    _check_request(card, name, write_normalized, write_labels, write_probabilities)
-    check_patch_stride(card["training"]["patch_size"], stride)
-    check_int("batch_size", batch_size, 1)
+    device, out_dir, networks, card, name = prepare_batch_request(
+        model_path, out_dir, device, stride, batch_size, write_normalized, write_labels, write_probabilities)
     modalities = list(card["experiment"]["modalities"])
     root = require_bids_root(source)
     if out_dir.resolve() == root.resolve():
