@@ -138,6 +138,14 @@ class Trainer:
     def _autocast(self):
         return autocast(self.device, self.dtype)
 
+    @staticmethod
+    def _descend(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+        """One optimizer step on ``loss`` (the scaler passes through unless float16 needs scaling)."""
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
     def dice_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return weighted_dice_loss(logits, labels, self.class_weights, reduction=self.training["dice_reduction"],
                                   check_values=False)
@@ -179,10 +187,7 @@ class Trainer:
                 n = len(domain)
                 loss = (discriminator_loss(logits[:n], domain, check_values=False)
                         + discriminator_loss(logits[n:], d.generated_class, check_values=False))
-            self.d_optimizer.zero_grad(set_to_none=True)
-            self.d_scaler.scale(loss).backward()
-            self.d_scaler.step(self.d_optimizer)
-            self.d_scaler.update()
+            self._descend(loss, self.d_optimizer, self.d_scaler)
             stats.add_losses(d_loss=loss.detach())
         stats.add_discriminator(logits[:n], logits[n:], domain, d.generated_class)
 
@@ -212,10 +217,7 @@ class Trainer:
     def _step_task(self, loss: torch.Tensor) -> None:
         for group in self.task_optimizer.param_groups:
             group["lr"] = self.task_learning_rate()
-        self.task_optimizer.zero_grad(set_to_none=True)
-        self.task_scaler.scale(loss).backward()
-        self.task_scaler.step(self.task_optimizer)
-        self.task_scaler.update()
+        self._descend(loss, self.task_optimizer, self.task_scaler)
 
     # ----------------------------------------------------------------- warm-up
     def warmup_step(self, draw: Draw, stats: EpochStats) -> None:
@@ -235,10 +237,7 @@ class Trainer:
                 loss = loss + seg_loss
                 stats.add_losses(seg_loss=seg_loss.detach())
                 stats.add_segmentation(logits.detach(), labels)
-        self.task_optimizer.zero_grad(set_to_none=True)
-        self.task_scaler.scale(loss).backward()
-        self.task_scaler.step(self.task_optimizer)
-        self.task_scaler.update()
+        self._descend(loss, self.task_optimizer, self.task_scaler)
         stats.add_losses(reconstruction_loss=reconstruction_loss.detach())
 
     def warmup_reached(self, row: dict) -> bool:
