@@ -20,10 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[test]'
 	touch $(STAMP)
 
-# --resources gpu=1: one training or inference job at a time on a one-GPU workstation (or the CPU).
-# It is on this command line, not in profiles/default, which every --profile (SLURM too) reads.
+# Device jobs (training, inference; `resources: gpu=1`): one per GPU on a CUDA workstation; on a
+# CPU-only machine one 1-thread job per core, which beats one job on all cores (dnorm/local_jobs.py).
+# On this command line, not in profiles/default, which every --profile (SLURM too) reads.
 study: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --resources gpu=1
+	args=$$($(BIN)/python -m dnorm.local_jobs $(CORES)) && $(BIN)/snakemake --cores $(CORES) $$args
 	$(MAKE) report
 
 report: $(STAMP)

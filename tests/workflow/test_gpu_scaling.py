@@ -21,10 +21,11 @@ def test_no_profile_limits_the_gpu_resource():
         assert not [r for r in resources if str(r).replace(" ", "").startswith("gpu")], (name, resources)
 
 
-def test_the_local_study_runs_one_gpu_job_at_a_time():
+def test_the_local_study_takes_its_device_job_slots_from_the_machine():
     makefile = (REPO / "Makefile").read_text()
     study = re.search(r"^study:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE).group(1)
-    assert "--resources gpu=1" in study
+    assert "-m dnorm.local_jobs $(CORES)" in study and "$$args" in study
+    assert "&&" in study  # a failing helper stops the recipe instead of running without limits
 
 
 def test_gpu_check_target_is_thin():
