@@ -9,6 +9,7 @@ from dnorm.evaluation.plan import test_datasets, test_subjects, training_seeds
 from dnorm.evaluation.selection import select_experiments
 from dnorm.manifest import read_manifest
 from dnorm.training.experiment import experiment_from_config
+from dnorm.training.warmup import warmup_experiment, warmup_key
 
 try:
     dnorm.config.check_config(config, " + ".join(CONFIG_FILES))
@@ -51,6 +52,26 @@ def dnorm_experiment(name):
 def experiment_patch_tables(wildcards):
     datasets = dnorm_experiment(wildcards.experiment).datasets
     return [f"{RESULTS}/patches/{dataset}.csv" for dataset in datasets]
+
+
+# Shared warm-ups (dnorm/training/warmup.py): key -> the G + S experiment that runs it.
+WARMUPS = {}
+for _name in EXPERIMENTS:
+    _key = warmup_key(dnorm_experiment(_name), config["training"])
+    if _key is not None:
+        WARMUPS.setdefault(_key, warmup_experiment(dnorm_experiment(_name), config["training"]))
+WARMUP_PATTERN = "|".join(re.escape(k) for k in WARMUPS) or "(?!)"
+WARMUP_FILE = f"{RESULTS}/warmups/{{warmup}}/seed-{{seed}}/warmup.pt"
+
+
+def experiment_warmup(wildcards):
+    """The shared warm-up an experiment starts from, or none."""
+    key = warmup_key(dnorm_experiment(wildcards.experiment), config["training"])
+    return [] if key is None else WARMUP_FILE.format(warmup=key, seed=wildcards.seed)
+
+
+def warmup_patch_tables(wildcards):
+    return [f"{RESULTS}/patches/{dataset}.csv" for dataset in WARMUPS[wildcards.warmup].datasets]
 
 
 def evaluation_subjects(experiment):

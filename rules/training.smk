@@ -25,10 +25,43 @@ rule sample_patches:
         "../workflow_scripts/sample_patches.py"
 
 
+# G's warm-up, once for all the experiments that warm up identically (Pre-processor and the Ours
+# variants of one setting); train_model starts them from it.
+rule warm_up_generator:
+    input:
+        manifest=f"{RESULTS}/preprocessed/manifest.csv",
+        patches=warmup_patch_tables,
+    output:
+        warmup=WARMUP_FILE,
+    params:
+        experiment=lambda wildcards: WARMUPS[wildcards.warmup],
+        training=config["training"],
+        preprocess=config["preprocess"],
+        seed=lambda wildcards: int(wildcards.seed),
+        checkpoint=lambda wildcards: f"{RESULTS}/checkpoints/warmups/{wildcards.warmup}/seed-{wildcards.seed}/last.pt",
+    log:
+        f"{RESULTS}/logs/warm_up_generator/{{warmup}}/seed-{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/warm_up_generator/{{warmup}}/seed-{{seed}}.tsv"
+    wildcard_constraints:
+        warmup=WARMUP_PATTERN,
+        seed=r"\d+",
+    threads: 4  # capped to --cores locally; profiles may set-threads
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/dnorm.yaml"
+    script:
+        "../workflow_scripts/warm_up_generator.py"
+
+
 rule train_model:
     input:
         manifest=f"{RESULTS}/preprocessed/manifest.csv",
         patches=experiment_patch_tables,
+        warmup=experiment_warmup,
     output:
         model=f"{MODEL_DIR}/model.pt",
         history=f"{MODEL_DIR}/history.csv",

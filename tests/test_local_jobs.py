@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,15 +31,6 @@ def test_memory_caps_the_cpu_slots_and_the_cores_are_shared_among_them():
     assert "train_model=4" in arguments
     assert local_job_arguments(cores=4, gpus=0, memory_mb=10)[1] == "gpu=1"  # never zero slots
     assert "train_model=4" in local_job_arguments(cores=4, gpus=0, memory_mb=10)
-
-
-def test_device_rules_are_exactly_the_rules_that_declare_a_gpu():
-    declared = set()
-    for path in (REPO / "rules").glob("*.smk"):
-        for rule, body in re.findall(r"^rule (\w+):\n((?:[ \t].*\n|\n)+)", path.read_text(), flags=re.MULTILINE):
-            if re.search(r"^\s+gpu=1,?$", body, flags=re.MULTILINE):
-                declared.add(rule)
-    assert declared == set(DEVICE_RULES)
 
 
 def test_cores_all_and_bad_counts():

@@ -15,4 +15,5 @@ with logged(snakemake.log[0]):
         gpus=snakemake.resources.gpu,
         threads=snakemake.threads,
         preprocess=snakemake.params.preprocess,
+        warmup_path=snakemake.input.warmup or None,
     )

@@ -33,28 +33,53 @@ def load_patch_sets(experiment: Experiment, training: dict, manifest_path: str, 
     return train, val
 
 
-def train_experiment(experiment: Experiment, training: dict, seed: int, manifest_path: str, patch_tables,
-                     model_path: str, history_path: str, card_path: str, checkpoint_path: str,
-                     gpus: int = 1, threads: int | None = None, preprocess: dict | None = None) -> dict:
-    """Train ``experiment``; write the model (weights + how to rebuild them), the per-epoch
-    history CSV and the model card JSON, each atomically. Returns the model card."""
+def _trainer(experiment: Experiment, training: dict, seed: int, manifest_path: str, patch_tables,
+             checkpoint_path: str, history_path: str | None, gpus: int, threads: int | None,
+             preprocess: dict | None, warmup_path: str | None = None) -> tuple[Trainer, dict]:
+    """A Trainer on the experiment's patches, and its provenance (inputs, settings, code)."""
     if threads:
         torch.set_num_threads(threads)
-    if experiment.epochs is not None:
-        training = training | {"epochs": experiment.epochs}
     device = select_device(gpus)
     train, val = load_patch_sets(experiment, training, manifest_path, patch_tables)
     log.info("%s on %s: %d training and %d validation patches", experiment.name, device, len(train), len(val))
-    inputs = input_digests(manifest_path, patch_tables, [*train.files, *val.files])
+    extra = [warmup_path] if warmup_path else []
+    inputs = input_digests(manifest_path, [*patch_tables, *extra], [*train.files, *val.files])
     origin = provenance(experiment.to_dict(), training, preprocess, seed, inputs)
     trainer = Trainer(experiment, training, seed, device, train, val, checkpoint_path, history_path,
-                      fingerprint=origin["fingerprint"])
+                      fingerprint=origin["fingerprint"], warmup_path=warmup_path)
+    return trainer, origin
+
+
+def warm_up_generator(experiment: Experiment, training: dict, seed: int, manifest_path: str, patch_tables,
+                      warmup_path: str, checkpoint_path: str, gpus: int = 1, threads: int | None = None,
+                      preprocess: dict | None = None) -> None:
+    """Run ``experiment``'s warm-up alone (:func:`dnorm.training.warmup.warmup_experiment`) and
+    write its state to ``warmup_path`` atomically, for :func:`train_experiment` to start from."""
+    trainer, _ = _trainer(experiment, training, seed, manifest_path, patch_tables, checkpoint_path, None,
+                          gpus, threads, preprocess)
+    trainer.fit(warmup_only=True)
+    with atomic_path(warmup_path) as tmp:
+        torch.save(trainer.warmup_state(), tmp)
+    trainer.discard_checkpoint()
+
+
+def train_experiment(experiment: Experiment, training: dict, seed: int, manifest_path: str, patch_tables,
+                     model_path: str, history_path: str, card_path: str, checkpoint_path: str,
+                     gpus: int = 1, threads: int | None = None, preprocess: dict | None = None,
+                     warmup_path: str | None = None) -> dict:
+    """Train ``experiment`` (after the shared warm-up at ``warmup_path``, if given); write the
+    model (weights + how to rebuild them), the per-epoch history CSV and the model card JSON,
+    each atomically. Returns the model card."""
+    if experiment.epochs is not None:
+        training = training | {"epochs": experiment.epochs}
+    trainer, origin = _trainer(experiment, training, seed, manifest_path, patch_tables, checkpoint_path,
+                               history_path, gpus, threads, preprocess, warmup_path)
     history = pd.DataFrame(trainer.fit())
     trainer.write_history()  # also when resuming a run whose last epoch was already done
     recorded = {key: origin[key] for key in ("fingerprint", "code", "dnorm", "inputs")}
     card = model_card(experiment, training, seed, history, trainer) | {
         "preprocess": preprocess, "provenance": recorded,
-        "scope": model_scope(experiment, training, preprocess, manifest_path, len(train))}
+        "scope": model_scope(experiment, training, preprocess, manifest_path, len(trainer.train_set))}
     with atomic_path(model_path) as tmp:
         torch.save({"card": card, "networks": trainer.networks.cpu().state_dict()}, tmp)
     with atomic_path(card_path) as tmp:

@@ -8,7 +8,8 @@
 Baselines drop D (Pre-processor, λ = 0) or G and D (U-Net, Standardization). Before joint
 training G is warmed up as an auto-encoder until it reproduces its input closely, with S (on the
 raw inputs) and D training alongside, as in the authors' code. Learning-rate milestones and the
-optional λ ramp-up are fractions of the joint-training iterations.
+optional λ ramp-up are fractions of the joint-training iterations. Experiments whose warm-ups
+compute the same thing can start from one shared warm-up (:mod:`dnorm.training.warmup`).
 
 Resumable: after every epoch the whole state goes to a checkpoint (written atomically), keyed by
 a fingerprint of everything that determines the run (:mod:`dnorm.training.provenance`). Each
@@ -42,6 +43,7 @@ from dnorm.training.experiment import Experiment
 from dnorm.training.networks import build_networks, normalize
 from dnorm.training.sampling import iterations_per_epoch
 from dnorm.training.stats import EpochStats
+from dnorm.training.warmup import warmup_identity
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,13 @@ class Trainer:
 
     def __init__(self, experiment: Experiment, training: dict, seed: int, device: torch.device,
                  train: PatchSet, val: PatchSet, checkpoint_path: str | Path, history_path: str | Path | None = None,
-                 fingerprint: str = ""):
+                 fingerprint: str = "", warmup_path: str | Path | None = None):
         self.experiment, self.training, self.seed, self.device = experiment, training, seed, device
         self.train_set, self.val_set = train, val
         self.checkpoint_path = Path(checkpoint_path)
         self.history_path = Path(history_path) if history_path else None
         self.fingerprint = fingerprint
+        self.warmup_path = Path(warmup_path) if warmup_path else None
         torch.manual_seed(seed)
         self.networks = build_networks(experiment, training).to(device)
         self.channels_last = use_channels_last(device, training["channels_last"])
@@ -98,6 +101,13 @@ class Trainer:
     @property
     def max_warmup_epochs(self) -> int:
         return int(self.training["generator_warmup_epochs"])
+
+    @property
+    def warmup_discriminator_steps(self) -> int:
+        """D updates per warm-up iteration: none unless D trains during the warm-up, so that a
+        warm-up draws the same batches with or without a D (and can be shared)."""
+        warms_discriminator = self.has_discriminator and self.training["warmup_discriminator"]
+        return self.training["discriminator_steps"] if warms_discriminator else 0
 
     def _build_optimizers(self) -> None:
         optimizer = self.training["optimizer"]
@@ -273,14 +283,14 @@ class Trainer:
         return row
 
     # ----------------------------------------------------------------- epochs
-    def run_epoch(self, index: int, step, label: str) -> dict[str, float]:
-        """One epoch of iterations with ``step``; sampling, augmentation and dropout are seeded
-        from (seed, ``index``) so the epoch is reproducible on its own."""
+    def run_epoch(self, index: int, step, label: str, steps: int) -> dict[str, float]:
+        """One epoch of iterations with ``step``, each drawing ``steps`` D batches besides the
+        S/G one; sampling, augmentation and dropout are seeded from (seed, ``index``) so the epoch
+        is reproducible on its own."""
         rng = np.random.default_rng([self.seed, index])
         torch.manual_seed(int(rng.integers(2**31)))
         self.networks.train()
         stats = EpochStats()
-        steps = self.training["discriminator_steps"] if self.has_discriminator else 0
         # read one iteration ahead in a thread (the only user of ``rng``: same draws as inline)
         draws = prefetch(self.train_set.draws(self.training["batch_size"], steps, rng), pin=self._pin)
         total = iterations_per_epoch(len(self.train_set), self.training["batch_size"])
@@ -288,18 +298,22 @@ class Trainer:
             step(draw, stats)
         return stats.summary("train")
 
-    def fit(self) -> list[dict]:
-        """Train from the last checkpoint (if it belongs to this run) to the last epoch."""
-        self._resume()
+    def fit(self, warmup_only: bool = False) -> list[dict]:
+        """Train from the last checkpoint (if it belongs to this run), else from the shared
+        warm-up (if given), to the last epoch; with ``warmup_only``, to the end of the warm-up."""
+        if not self._resume() and self.warmup_path is not None:
+            self.load_warmup(torch.load(self.warmup_path, map_location="cpu", weights_only=False))
         while not self.warmup_finished:
             self.warmup_epochs_done += 1
             row = self._timed("warmup", self.warmup_epochs_done, self.warmup_step,
-                              f"warm-up {self.warmup_epochs_done}")
+                              f"warm-up {self.warmup_epochs_done}", self.warmup_discriminator_steps)
             row["train_reconstruction_rmse"] = math.sqrt(row["train_reconstruction_loss"])
             self.warmup_finished = self.warmup_reached(row) or self.warmup_epochs_done >= self.max_warmup_epochs
             self._finish_pass(row)
-        while self.epochs_done < self.epochs:
-            row = self._timed("train", self.epochs_done + 1, self.train_step, f"epoch {self.epochs_done + 1}/{self.epochs}")
+        steps = self.training["discriminator_steps"] if self.has_discriminator else 0
+        while not warmup_only and self.epochs_done < self.epochs:
+            row = self._timed("train", self.epochs_done + 1, self.train_step,
+                              f"epoch {self.epochs_done + 1}/{self.epochs}", steps)
             row.update(self.validate())
             row["lr"] = self.task_learning_rate(self.iteration - 1)
             row["lambda"] = self.adversarial_weight()
@@ -312,9 +326,9 @@ class Trainer:
     def epochs_done(self) -> int:
         return sum(row["phase"] == "train" for row in self.history)
 
-    def _timed(self, phase: str, epoch: int, step, label: str) -> dict:
+    def _timed(self, phase: str, epoch: int, step, label: str, steps: int) -> dict:
         began = time.perf_counter()
-        row = {"phase": phase, "epoch": epoch, **self.run_epoch(len(self.history), step, label)}
+        row = {"phase": phase, "epoch": epoch, **self.run_epoch(len(self.history), step, label, steps)}
         row["seconds"] = time.perf_counter() - began
         row["patches_per_second"] = len(self.train_set) / max(row["seconds"], 1e-9)
         return row
@@ -348,9 +362,10 @@ class Trainer:
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save(self.state(), tmp)
 
-    def _resume(self) -> None:
+    def _resume(self) -> bool:
+        """Load this run's checkpoint if there is one with this run's fingerprint; whether it did."""
         if not self.checkpoint_path.is_file():
-            return
+            return False
         # Read onto the CPU: load_state_dict copies the weights to the networks' device and moves
         # Adam's moments to their parameters' device, while its step counters stay on the CPU as
         # Adam keeps them (read straight onto a GPU, they would cost a device sync per step).
@@ -359,7 +374,7 @@ class Trainer:
             log.warning("%s was written for other inputs, settings or code (fingerprint %s, this run %s): "
                         "starting afresh", self.checkpoint_path, str(state.get("fingerprint"))[:12],
                         self.fingerprint[:12])
-            return
+            return False
         self.networks.load_state_dict(state["networks"])
         self.task_optimizer.load_state_dict(state["task_optimizer"])
         if self.d_optimizer is not None:
@@ -373,6 +388,38 @@ class Trainer:
         self.warmup_epochs_done = int(state["warmup_epochs_done"])
         self.warmup_finished = bool(state["warmup_finished"])
         log.info("resumed %s after %d passes", self.experiment.name, len(self.history))
+        return True
+
+    # ----------------------------------------------------------------- shared warm-up
+    def warmup_state(self) -> dict:
+        """What a finished warm-up leaves: G, S, their optimizer, the warm-up's history rows and
+        what it was trained on (:meth:`load_warmup` checks that against the loading run)."""
+        if not self.warmup_finished or self.epochs_done:
+            raise RuntimeError(f"{self.experiment.name}: warmup_state() is for a finished warm-up before joint "
+                               f"training ({self.warmup_epochs_done} warm-up and {self.epochs_done} joint epochs done)")
+        return {"warmup": warmup_identity(self.experiment, self.seed), "fingerprint": self.fingerprint,
+                "history": self.history, "warmup_epochs_done": self.warmup_epochs_done,
+                "networks": {name: self.networks[name].state_dict() for name in ("generator", "segmenter")},
+                "task_optimizer": self.task_optimizer.state_dict(),
+                **({"task_scaler": self.task_scaler.state_dict()} if self.task_scaler.is_enabled() else {})}
+
+    def load_warmup(self, state: dict) -> None:
+        """Start from a shared warm-up (:meth:`warmup_state` of a run on the same data and seed).
+        Raises ``ValueError`` when it was made for other datasets, modalities, augmentation or seed."""
+        expected = warmup_identity(self.experiment, self.seed)
+        if state.get("warmup") != expected:
+            raise ValueError(f"{self.warmup_path}: a warm-up for {state.get('warmup')}, but {self.experiment.name} "
+                             f"needs one for {expected}")
+        for name, weights in state["networks"].items():
+            self.networks[name].load_state_dict(weights)
+        self.task_optimizer.load_state_dict(state["task_optimizer"])
+        if self.task_scaler.is_enabled() and state.get("task_scaler"):
+            self.task_scaler.load_state_dict(state["task_scaler"])
+        self.history = list(state["history"])
+        self.warmup_epochs_done = int(state["warmup_epochs_done"])
+        self.warmup_finished = True
+        log.info("%s starts from the shared warm-up %s (%d epochs)", self.experiment.name, self.warmup_path,
+                 self.warmup_epochs_done)
 
     def discard_checkpoint(self) -> None:
         """Remove the resumable state once the model is saved: a later run with changed inputs

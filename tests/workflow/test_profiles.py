@@ -21,6 +21,12 @@ def gpu_rules() -> set[str]:
     return found
 
 
+def test_local_device_slots_cover_exactly_the_gpu_rules():
+    from dnorm.local_jobs import DEVICE_RULES
+
+    assert gpu_rules() == set(DEVICE_RULES)
+
+
 def test_every_gpu_rule_runs_in_the_gpu_partition():
     rules = gpu_rules()
     assert {"train_model", "segment_test_subject", "measure_bias_robustness", "evaluate_discriminator"} <= rules
