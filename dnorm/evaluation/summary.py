@@ -2,7 +2,11 @@
 
 A model's score is first averaged over its test subjects (one number per seed); tables show the
 mean ± sample standard deviation of those numbers over seeds (``n`` seeds; no ± with one seed).
-Paired tests compare two methods over the same test subjects (scores averaged over seeds).
+Paired tests compare two methods over the same test subjects (scores averaged over seeds), and
+over the same (test subject, training seed) pairs: seed k of one method against seed k of the
+other. Seeds are independent trainings, so that pairing adds no matching of its own; it counts
+each training's score, which gives the test some power where a setting has two test subjects,
+but the pairs of one subject are not independent, so read its p-value as indicative.
 """
 
 from __future__ import annotations
@@ -33,10 +37,12 @@ def per_seed(segmentation: pd.DataFrame, experiment: str, datasets=None) -> pd.D
     return by_class
 
 
-def per_subject_mean_dice(segmentation: pd.DataFrame, experiment: str) -> pd.Series:
-    """Mean Dice over CSF, GM, WM per test subject ``(dataset, subject)``, averaged over seeds."""
+def per_subject_mean_dice(segmentation: pd.DataFrame, experiment: str, by_seed: bool = False) -> pd.Series:
+    """Mean Dice over CSF, GM, WM per test subject ``(dataset, subject)``, averaged over seeds;
+    with ``by_seed``, per test subject and seed ``(dataset, subject, seed)``."""
     rows = segmentation[segmentation.experiment == experiment]
-    return rows.groupby(["dataset", "subject", "seed"])["dice"].mean().groupby(["dataset", "subject"]).mean()
+    per_seed_scores = rows.groupby(["dataset", "subject", "seed"])["dice"].mean()
+    return per_seed_scores if by_seed else per_seed_scores.groupby(["dataset", "subject"]).mean()
 
 
 def mean_sd(values) -> tuple[float, float, int]:

@@ -155,8 +155,9 @@ def table7(segmentation: pd.DataFrame, discriminator: pd.DataFrame, config: dict
 
 
 def paired_tests(segmentation: pd.DataFrame, config: dict) -> pd.DataFrame:
-    """Wilcoxon signed-rank tests of mean Dice per test subject between the methods of each
-    Table 3 setting and between T1 and T1 + T2 (Table 5)."""
+    """Wilcoxon signed-rank tests of mean Dice between the methods of each Table 3 setting and
+    between T1 and T1 + T2 (Table 5): over test subjects (averaged over seeds) and over
+    (test subject, seed) pairs (:mod:`dnorm.evaluation.summary`)."""
     groups: dict[tuple[str, str], list[Row]] = {}
     for r in paper.table3_rows(config):
         groups.setdefault(("Table 3", r.setting), []).append(r)
@@ -168,9 +169,12 @@ def paired_tests(segmentation: pd.DataFrame, config: dict) -> pd.DataFrame:
             for b in rows[i + 1:]:
                 result = paired_test(per_subject_mean_dice(segmentation, b.experiment),
                                      per_subject_mean_dice(segmentation, a.experiment))
+                by_seed = paired_test(per_subject_mean_dice(segmentation, b.experiment, by_seed=True),
+                                      per_subject_mean_dice(segmentation, a.experiment, by_seed=True))
                 out.append({"table": table, "setting": setting, "comparison": f"{b.label} − {a.label}",
                             "test subjects": result["n"], "mean Dice difference": round(result["mean_difference"], 4),
-                            "Wilcoxon p": result["p_value"]})
+                            "Wilcoxon p": result["p_value"], "subject × seed pairs": by_seed["n"],
+                            "Wilcoxon p (subject × seed)": by_seed["p_value"]})
     return pd.DataFrame(out) if out else empty_table("has two methods to compare")
 
 

@@ -138,3 +138,12 @@ def test_paired_test_drops_subjects_with_a_nan_score():
     assert result["n"] == 2
     assert result["mean_difference"] == pytest.approx(0.2)
     assert result["p_value"] == pytest.approx(stats.wilcoxon([0.1, 0.3]).pvalue)
+
+
+def test_per_subject_mean_dice_by_seed_keeps_each_training():
+    rows = pd.DataFrame({"experiment": "e", "dataset": "iseg", "subject": ["s1"] * 6, "seed": [1, 1, 1, 2, 2, 2],
+                         "class": ["CSF", "GM", "WM"] * 2, "dice": [0.6, 0.9, 0.9, 0.9, 0.9, 0.9]})
+    assert per_subject_mean_dice(rows, "e").tolist() == pytest.approx([0.85])
+    by_seed = per_subject_mean_dice(rows, "e", by_seed=True)
+    assert by_seed.index.names == ["dataset", "subject", "seed"]
+    assert by_seed.tolist() == pytest.approx([0.8, 0.9])

@@ -39,11 +39,11 @@ PARALLEL_MODELS = tuple(f"results/tiny/models/{name}/seed-20220331/model.pt"
                         for name in ("standardization_dual", "preprocessor_dual"))
 # The SLURM jobs of those targets: rule -> number of jobs (unet_iseg is tested on iSEG and MRBrainS).
 EXPECTED_JOBS = {"synthesize_dataset": 3, "preprocess_dataset": 3, "harmonize_datasets": 1, "sample_patches": 2,
-                 "train_model": 3, "segment_test_subject": 2, "score_segmentations": 1}
+                 "warm_up_generator": 1, "train_model": 3, "segment_test_subject": 2, "score_segmentations": 1}
 FAKE_GPUS = 2
 FAKE_CPUS = 8
 FAKE_MEMORY_MB = 64000  # room for two train_model jobs (16 GB each in the profile); nothing enforces it
-GPU_RULES = {"train_model", "segment_test_subject"}
+GPU_RULES = {"warm_up_generator", "train_model", "segment_test_subject"}
 RUN_TIMEOUT_S = 900
 TOOLS = ("slurmctld", "slurmd", "sbatch", "munged")
 
