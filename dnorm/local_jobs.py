@@ -3,9 +3,10 @@
 Training and inference rules declare ``gpu=1``. On a workstation with N CUDA GPUs,
 ``--resources gpu=N`` runs one such job per GPU. Without a GPU those jobs run on the CPU, and
 there one-thread jobs side by side finish sooner than one job using every core: on the 2-core
-reference machine two 1-thread trainings together gave 1.42× the patches/s of one 2-thread
-training for Ours and 1.55× for S alone (``benchmarks/bench_parallel_jobs.py``), because a
-width-8 U-Net's convolutions do not scale across cores. So on a CPU every core takes its own
+reference machine two 1-thread trainings together gave 1.17–1.35× the patches/s of one 2-thread
+training (Pre-processor, Ours, S alone; up to 1.55× in another run:
+``benchmarks/bench_parallel_jobs.py``), because a width-8 U-Net's convolutions do not scale
+across cores. So on a CPU every core takes its own
 device job, as far as the available memory allows (``CPU_JOB_MEMORY_MB`` each); with fewer
 slots than cores, each job gets an equal share of the cores.
 
