@@ -302,7 +302,7 @@ class Trainer:
         """Train from the last checkpoint (if it belongs to this run), else from the shared
         warm-up (if given), to the last epoch; with ``warmup_only``, to the end of the warm-up."""
         if not self._resume() and self.warmup_path is not None:
-            self.load_warmup(torch.load(self.warmup_path, map_location="cpu", weights_only=False))
+            self.load_warmup(self._read_warmup())
         while not self.warmup_finished:
             self.warmup_epochs_done += 1
             row = self._timed("warmup", self.warmup_epochs_done, self.warmup_step,
@@ -403,16 +403,29 @@ class Trainer:
                 "task_optimizer": self.task_optimizer.state_dict(),
                 **({"task_scaler": self.task_scaler.state_dict()} if self.task_scaler.is_enabled() else {})}
 
+    def _read_warmup(self) -> dict:
+        try:
+            state = torch.load(self.warmup_path, map_location="cpu", weights_only=False)
+        except Exception as error:  # missing, truncated or not a torch file
+            raise ValueError(f"{self.warmup_path}: cannot read the shared warm-up ({error})") from error
+        if not isinstance(state, dict) or "warmup" not in state:
+            raise ValueError(f"{self.warmup_path}: not a shared warm-up file (no 'warmup' entry)")
+        return state
+
     def load_warmup(self, state: dict) -> None:
         """Start from a shared warm-up (:meth:`warmup_state` of a run on the same data and seed).
-        Raises ``ValueError`` when it was made for other datasets, modalities, augmentation or seed."""
+        Raises ``ValueError`` naming the file when it was made for other datasets, modalities,
+        seed or network shapes."""
         expected = warmup_identity(self.experiment, self.seed)
         if state.get("warmup") != expected:
             raise ValueError(f"{self.warmup_path}: a warm-up for {state.get('warmup')}, but {self.experiment.name} "
                              f"needs one for {expected}")
-        for name, weights in state["networks"].items():
-            self.networks[name].load_state_dict(weights)
-        self.task_optimizer.load_state_dict(state["task_optimizer"])
+        try:
+            for name, weights in state["networks"].items():
+                self.networks[name].load_state_dict(weights)
+            self.task_optimizer.load_state_dict(state["task_optimizer"])
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise ValueError(f"{self.warmup_path}: does not fit {self.experiment.name}'s networks ({error})") from error
         if self.task_scaler.is_enabled() and state.get("task_scaler"):
             self.task_scaler.load_state_dict(state["task_scaler"])
         self.history = list(state["history"])

@@ -99,6 +99,26 @@ def test_warm_up_reads_no_discriminator_batches_unless_d_warms_up(study, tmp_pat
         assert trainer.warmup_discriminator_steps == expected
 
 
+def test_an_unreadable_or_misshapen_warm_up_file_is_named(study, tmp_path):
+    training = tiny_training(warmup_discriminator=False, epochs=1)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a torch file")
+    trainer = build_trainer(study / "manifest.csv", tmp_path / "t", ours(), training, tmp_path / "t.pt")
+    trainer.warmup_path = broken
+    with pytest.raises(ValueError, match=r"broken\.pt: cannot read the shared warm-up"):
+        trainer.fit()
+    warm = build_trainer(study / "manifest.csv", tmp_path / "w", warmup_experiment(ours(), training), training,
+                         tmp_path / "w.pt")
+    warm.fit(warmup_only=True)
+    torch.save(warm.warmup_state(), tmp_path / "warmup.pt")
+    wider = tiny_training(warmup_discriminator=False, epochs=1,
+                          generator={**training["generator"], "width": 4})
+    trainer = build_trainer(study / "manifest.csv", tmp_path / "x", ours(), wider, tmp_path / "x.pt")
+    trainer.warmup_path = tmp_path / "warmup.pt"
+    with pytest.raises(ValueError, match=r"warmup\.pt: does not fit"):
+        trainer.fit()
+
+
 def test_warm_up_state_is_only_taken_between_warm_up_and_joint_training(study, tmp_path):
     trainer = build_trainer(study / "manifest.csv", tmp_path, ours(), tiny_training(warmup_discriminator=False),
                             tmp_path / "t.pt")
