@@ -5,6 +5,7 @@ from argparse import Namespace
 
 import dnorm.config
 from dnorm.evaluation import paper
+from dnorm.evaluation.budget import budget_experiments
 from dnorm.evaluation.plan import test_datasets, test_subjects, training_seeds
 from dnorm.evaluation.selection import select_experiments
 from dnorm.manifest import read_manifest
@@ -29,9 +30,13 @@ MODEL_DIR = f"{RESULTS}/models/{{experiment}}/seed-{{seed}}"
 METRICS_DIR = f"{RESULTS}/metrics/{{experiment}}/seed-{{seed}}"
 PREDICTION = f"{RESULTS}/predictions/{{experiment}}/seed-{{seed}}/{{dataset}}/{{subject}}"
 EVALUATION = config["evaluation"]
-GENERATOR_EXPERIMENTS = [e for e in EXPERIMENTS if experiment_from_config(e, config).uses_generator]
-DISCRIMINATOR_EXPERIMENTS = [e for e in EXPERIMENTS if experiment_from_config(e, config).uses_discriminator]
+# Tables 4 and 7 (and the claims) read only the study's budget: other budgets are segmented and
+# scored for the budget curve, nothing more.
+PAPER_EXPERIMENTS = [e for e in EXPERIMENTS if experiment_from_config(e, config).budget == 1]
+GENERATOR_EXPERIMENTS = [e for e in PAPER_EXPERIMENTS if experiment_from_config(e, config).uses_generator]
+DISCRIMINATOR_EXPERIMENTS = [e for e in PAPER_EXPERIMENTS if experiment_from_config(e, config).uses_discriminator]
 BIAS_EXPERIMENTS = paper.table6_experiments(config)
+BUDGET_EXPERIMENTS = budget_experiments(config)  # on a budget curve (config/budget.yaml)
 for _name in EXPERIMENTS:
     test_datasets(_name, config)  # fail at start-up on a bad test_datasets entry
 
@@ -109,7 +114,18 @@ TABLES = {
 
 
 def evaluation_targets():
-    return expand(f"{RESULTS}/tables/{{name}}.csv", name=TABLES) + probe_targets()
+    return expand(f"{RESULTS}/tables/{{name}}.csv", name=TABLES) + probe_targets() + budget_targets()
+
+
+def budget_targets():
+    if not BUDGET_EXPERIMENTS:
+        return []
+    return [f"{RESULTS}/tables/budget_curve.csv", f"{RESULTS}/figures/budget_curve.png"]
+
+
+def budget_models():
+    """(experiment, seed) of every budget-curve model, in one order for inputs and params."""
+    return [(experiment, seed) for experiment in BUDGET_EXPERIMENTS for seed in SEEDS]
 
 
 # Invariance probe (beyond the paper): per Table 3 setting with both a Pre-processor and an Ours

@@ -208,3 +208,25 @@ rule tabulate_results:
         "../envs/dnorm.yaml"
     script:
         "../workflow_scripts/tabulate_results.py"
+
+
+rule tabulate_budget_curve:
+    input:
+        histories=[f"{MODEL_DIR}/history.csv".format(experiment=e, seed=s) for e, s in budget_models()],
+        segmentation=[f"{METRICS_DIR}/segmentation.csv".format(experiment=e, seed=s) for e, s in budget_models()],
+    output:
+        table=report(f"{RESULTS}/tables/budget_curve.csv", caption="report/budget_curve_table.rst",
+                     category="3. Results", labels={"table": "Budget curve: Dice against training budget"}),
+    params:
+        models=budget_models(),
+        config=config,
+    log:
+        f"{RESULTS}/logs/tabulate_budget_curve.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/dnorm.yaml"
+    script:
+        "../workflow_scripts/tabulate_budget_curve.py"

@@ -134,3 +134,20 @@ rule plot_confusion_matrices:
         "../envs/dnorm.yaml"
     script:
         "../workflow_scripts/plot_confusion_matrices.py"
+
+
+rule plot_budget_curve:
+    input:
+        table=f"{RESULTS}/tables/budget_curve.csv",
+    output:
+        figure=figure_report("budget_curve", "Budget curve"),
+    log:
+        f"{RESULTS}/logs/plot_budget_curve.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/dnorm.yaml"
+    script:
+        "../workflow_scripts/plot_budget_curve.py"

@@ -80,7 +80,10 @@ class Row:
 
 
 def _experiments(config: dict) -> list[Experiment]:
-    return [experiment_from_config(name, config) for name in sorted(config.get("experiments", {}))]
+    """The config's experiments at the study's budget; other budgets belong to the budget curve
+    (:mod:`dnorm.evaluation.budget`), not to the paper's tables."""
+    experiments = [experiment_from_config(name, config) for name in sorted(config.get("experiments", {}))]
+    return [e for e in experiments if e.budget == 1]
 
 
 def _is_main(experiment: Experiment) -> bool:

@@ -9,15 +9,10 @@ import pandas as pd
 from dnorm.evaluation import tables
 from dnorm.evaluation.claims import claims
 from dnorm.evaluation.plan import test_datasets
+from dnorm.evaluation.summary import read_tables
 from dnorm.io import atomic_path
 
 log = logging.getLogger(__name__)
-
-
-def read_tables(paths) -> pd.DataFrame:
-    """Concatenate CSVs (an empty frame for none); subjects stay strings."""
-    frames = [pd.read_csv(p, dtype={"subject": str}) for p in paths]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def results_tables(segmentation: pd.DataFrame, divergence: pd.DataFrame, bias: pd.DataFrame,

@@ -20,6 +20,12 @@ from dnorm.evaluation.paper import CLASS_NAMES
 METRICS = ("dice", "mhd")
 
 
+def read_tables(paths) -> pd.DataFrame:
+    """Concatenate per-model metric CSVs (an empty frame for none); subjects stay strings."""
+    frames = [pd.read_csv(p, dtype={"subject": str}) for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def per_seed(segmentation: pd.DataFrame, experiment: str, datasets=None) -> pd.DataFrame:
     """Rows: seeds; columns ``(metric, class)`` for CSF, GM, WM and ``mean`` (of the three
     class means), each averaged over the experiment's test subjects (restricted to ``datasets``).

@@ -18,6 +18,17 @@ class Experiment:
     adversarial_weight: float = 0.0  # lambda of Eq. (3)
     bias_augmentation: bool = False
     epochs: int | None = None  # None: the training section's epochs
+    budget: float = 1.0  # multiple of the joint-training epochs (budget curve); 1 in the paper's tables
+
+    def joint_epochs(self, training: dict) -> int:
+        """Joint-training epochs: ``epochs`` (or the training section's) times ``budget``. The
+        warm-up is not scaled: it runs to a reconstruction target, shared across budgets."""
+        base = self.epochs if self.epochs is not None else int(training["epochs"])
+        scaled = base * self.budget
+        if scaled < 1 or abs(scaled - round(scaled)) > 1e-9:
+            raise ValueError(f"config experiments.{self.name}.budget {self.budget:g} × {base} epochs = {scaled:g} "
+                             "is not a whole number of epochs ≥ 1")
+        return int(round(scaled))
 
     @property
     def uses_generator(self) -> bool:
@@ -57,6 +68,10 @@ def experiment_from_config(name: str, config: dict) -> Experiment:
     weight = float(entry.get("lambda", 1.5 if entry["method"] == "ours" else 0.0))
     if entry["method"] != "ours" and weight != 0:
         raise ValueError(f"{where}.lambda must be 0 for method {entry['method']!r} (it has no discriminator)")
-    return Experiment(name=name, method=entry["method"], datasets=tuple(entry["datasets"]), modalities=modalities,
-                      adversarial_weight=weight, bias_augmentation=bool(entry.get("bias_augmentation", False)),
-                      epochs=entry.get("epochs"))
+    experiment = Experiment(name=name, method=entry["method"], datasets=tuple(entry["datasets"]),
+                            modalities=modalities, adversarial_weight=weight,
+                            bias_augmentation=bool(entry.get("bias_augmentation", False)),
+                            epochs=entry.get("epochs"), budget=float(entry.get("budget", 1.0)))
+    if "training" in config:
+        experiment.joint_epochs(config["training"])  # a budget that is no whole number of epochs fails here
+    return experiment

@@ -70,8 +70,7 @@ def train_experiment(experiment: Experiment, training: dict, seed: int, manifest
     """Train ``experiment`` (after the shared warm-up at ``warmup_path``, if given); write the
     model (weights + how to rebuild them), the per-epoch history CSV and the model card JSON,
     each atomically. Returns the model card."""
-    if experiment.epochs is not None:
-        training = training | {"epochs": experiment.epochs}
+    training = training | {"epochs": experiment.joint_epochs(training)}
     trainer, origin = _trainer(experiment, training, seed, manifest_path, patch_tables, checkpoint_path,
                                history_path, gpus, threads, preprocess, warmup_path)
     history = pd.DataFrame(trainer.fit())
