@@ -6,16 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from workflow_helpers import REPO, snakemake
+from workflow_helpers import link_workflow, snakemake
 
 
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory) -> Path:
     """A scratch copy of the workflow (links to the repo's files), so results stay out of the repo."""
-    root = tmp_path_factory.mktemp("workflow")
-    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
-        (root / name).symlink_to(REPO / name)
-    return root
+    return link_workflow(tmp_path_factory.mktemp("workflow"))
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from dnorm.manifest import read_manifest
 
 from ci_helpers import unavailable
 from slurm_cluster import PACKAGES, LocalSlurm, skip_reason
-from workflow_helpers import REPO
+from workflow_helpers import REPO, link_workflow
 
 pytestmark = pytest.mark.workflow
 
@@ -46,13 +46,6 @@ FAKE_MEMORY_MB = 64000  # room for two train_model jobs (16 GB each in the profi
 GPU_RULES = {"warm_up_generator", "train_model", "segment_test_subject"}
 RUN_TIMEOUT_S = 900
 TOOLS = ("slurmctld", "slurmd", "sbatch", "munged")
-
-
-def scratch_workflow(root: Path) -> Path:
-    """A scratch copy of the workflow (links to the repo's files), as in conftest.workdir."""
-    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
-        (root / name).symlink_to(REPO / name)
-    return root
 
 
 def run_snakemake(workdir: Path, env: dict, *args: str) -> tuple[subprocess.CompletedProcess, float]:
@@ -105,7 +98,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
-    workdir = scratch_workflow(tmp_path_factory.mktemp("slurm_workflow"))
+    workdir = link_workflow(tmp_path_factory.mktemp("slurm_workflow"))
     cpus = int(re.search(r"\bCPUs=(\d+)", cluster.node).group(1))
     # The fake GPUs are no GPUs: SLURM sets SLURM_JOB_GPUS, and a GPU job on a CPU-only PyTorch
     # would (rightly) fail; run the jobs on the CPU on purpose.
@@ -125,7 +118,7 @@ def slurm_run(cluster, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
-    workdir = scratch_workflow(tmp_path_factory.mktemp("local_workflow"))
+    workdir = link_workflow(tmp_path_factory.mktemp("local_workflow"))
     result, seconds = run_snakemake(workdir, dict(os.environ), "--configfile", "config/tiny.yaml", "--cores", "2",
                                     *TARGETS)
     print(f"[slurm] the same targets locally (--cores 2): {seconds:.1f} s wall time")

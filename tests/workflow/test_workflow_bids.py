@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dnorm.manifest import read_manifest
-from workflow_helpers import REPO, snakemake
+from workflow_helpers import REPO, link_workflow, snakemake
 
 sys.path.insert(0, str(REPO / "tests" / "ingest"))
 from bids_layouts import build_bids  # noqa: E402
@@ -20,8 +20,7 @@ pytestmark = pytest.mark.workflow
 def test_a_bids_dataset_is_imported_and_preprocessed(tmp_path):
     root = tmp_path / "run"
     root.mkdir()
-    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
-        (root / name).symlink_to(REPO / name)
+    link_workflow(root)
     source = build_bids(tmp_path / "ds")
     override = {"run_name": "bids", "datasets": {"abide": {"source": "bids", "path": str(source),
                                                            "split": [0.34, 0.33, 0.33]}}}

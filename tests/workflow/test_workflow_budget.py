@@ -8,16 +8,14 @@ import pytest
 import yaml
 
 import png_checks
-from workflow_helpers import REPO, snakemake
+from workflow_helpers import link_workflow, snakemake
 
 ENABLED = ["standardization_dual", "ours_dual", "standardization_dual_x2", "ours_dual_x2"]
 
 
 @pytest.fixture(scope="module")
 def budget_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("budget")
-    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
-        (root / name).symlink_to(REPO / name)
+    root = link_workflow(tmp_path_factory.mktemp("budget"))
     (root / "layer.yaml").write_text(yaml.safe_dump({"run_name": "tiny_budget", "experiments_enabled": ENABLED}))
     result = snakemake(root, "--configfile", "config/tiny.yaml", "config/budget.yaml", "layer.yaml", "--cores", "2")
     assert result.returncode == 0, result.stderr[-4000:]

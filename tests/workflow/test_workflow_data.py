@@ -9,7 +9,7 @@ import pytest
 
 from dnorm.manifest import read_manifest
 
-from workflow_helpers import REPO, snakemake
+from workflow_helpers import link_workflow, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -45,8 +45,7 @@ def test_figure_and_tables_are_written(tiny_run):
 
 def test_a_bad_label_fails_its_rule_names_the_file_and_leaves_no_output(tmp_path):
     workdir = tmp_path
-    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
-        (workdir / name).symlink_to(REPO / name)
+    link_workflow(workdir)
     run = workdir / "results" / "tiny"
     assert snakemake(workdir, "--configfile", "config/tiny.yaml", "--cores", "1",
                      "results/tiny/raw/iseg/manifest.csv").returncode == 0

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from dnorm.manifest import read_manifest
-from workflow_helpers import REPO, snakemake
+from workflow_helpers import REPO, link_workflow, snakemake
 
 sys.path.insert(0, str(REPO / "tests" / "ingest"))
 from real_layouts import build_abide, build_iseg, build_mrbrains  # noqa: E402
@@ -23,8 +23,7 @@ SHAPE = (12, 14, 10)
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("real")
-    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
-        (root / name).symlink_to(REPO / name)
+    link_workflow(root)
     sources = {
         "iseg": build_iseg(root / "src" / "iSEG", labelled=(1, 2, 3)),
         "mrbrains": build_mrbrains(root / "src" / "MRBrainS13", labelled=(1, 2, 3)),

@@ -5,15 +5,14 @@ import json
 import torch
 import yaml
 
-from workflow_helpers import REPO, snakemake
+from workflow_helpers import link_workflow, snakemake
 
 MODEL = "results/tiny/models/unet_iseg/seed-20220331"
 CHECKPOINT = "results/tiny/checkpoints/unet_iseg/seed-20220331/last.pt"
 
 
 def test_changed_preprocessing_retrains_and_ignores_the_old_checkpoint(tmp_path):
-    for name in ("Snakefile", "rules", "workflow_scripts", "config", "envs", "profiles"):
-        (tmp_path / name).symlink_to(REPO / name)
+    link_workflow(tmp_path)
     first = snakemake(tmp_path, "--configfile", "config/tiny.yaml", "--cores", "2", f"{MODEL}/model.pt")
     assert first.returncode == 0, first.stderr[-3000:]
     card = json.loads((tmp_path / MODEL / "model_card.json").read_text())
