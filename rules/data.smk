@@ -15,7 +15,8 @@ rule synthesize_dataset:
         f"{RESULTS}/benchmarks/synthesize_dataset/{{dataset}}.tsv"
     wildcard_constraints:
         dataset=dataset_pattern(SYNTHETIC_DATASETS),
-    threads: 1
+    # Subjects in parallel processes: nothing else can run before every dataset is drawn.
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=30,

@@ -46,6 +46,7 @@ rule warm_up_generator:
     wildcard_constraints:
         warmup=WARMUP_PATTERN,
         seed=r"\d+",
+    priority: WARMUP_PRIORITY
     threads: 4  # capped to --cores locally; profiles may set-threads
     resources:
         gpu=1,
@@ -79,6 +80,7 @@ rule train_model:
     wildcard_constraints:
         experiment=EXPERIMENT_PATTERN,
         seed=r"\d+",
+    priority: training_priority
     threads: 4  # capped to --cores locally; profiles may set-threads
     resources:
         gpu=1,

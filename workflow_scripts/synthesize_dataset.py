@@ -8,4 +8,5 @@ with logged(snakemake.log[0]):
         snakemake.params.synth,
         snakemake.params.seed,
         out_dir=snakemake.output.manifest.rsplit("/", 1)[0],
+        workers=snakemake.threads,
     )

@@ -7,6 +7,7 @@ dataset is byte-identical for a given seed whatever else the configuration conta
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import zlib
 from pathlib import Path
 
@@ -75,44 +76,67 @@ def to_scanner_integers(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, np.iinfo(np.int16).max).astype(np.int16)
 
 
-def synthesize_dataset(name: str, dataset: dict, synth: dict, seed: int, out_dir: str | Path) -> Path:
+#: What every subject of the dataset being drawn shares (set by :func:`synthesize_dataset`).
+_SUBJECT_SETTINGS: dict = {}
+
+
+def _synthesize_subject(index: int) -> dict:
+    """Draw subject ``index`` of the dataset in :data:`_SUBJECT_SETTINGS`, write its images and
+    labels, and return its manifest row."""
+    settings = _SUBJECT_SETTINGS
+    name, dataset, synth, spacing = settings["name"], settings["dataset"], settings["synth"], settings["spacing"]
+    template, acquired, out_dir = settings["template"], settings["acquired"], settings["out_dir"]
+    profile = settings["profiles"][index % len(settings["profiles"])]
+    subject = f"{name}_{index + 1:03d}"
+    rng = subject_rng(settings["seed"], name, index)
+    geometry = random_geometry(
+        rng,
+        template,
+        brain_scale=tuple(dataset["brain_scale"]),
+        max_rotation_deg=synth["max_rotation_deg"],
+        deformation_mm=synth["deformation_mm"],
+        smoothness_mm=synth["deformation_smoothness_mm"],
+    )
+    shape, affine = acquisition_grid(template, geometry, spacing)
+    tissues = sample_tissues(acquired, template_coordinates(acquired, geometry, shape, affine, rng))
+    labels = tissue_labels(tissues, rng, dataset["label_noise"], spacing)
+    paths = {"t1": "", "t2": ""}
+    for column, modality in zip(("t1", "t2"), settings["modalities"]):
+        image = render_modality(tissues, profile, modality, spacing, rng)
+        paths[column] = str(out_dir / f"{subject}_{modality}.nii.gz")
+        save_nifti(to_scanner_integers(image), affine, paths[column])
+    label_path = str(out_dir / f"{subject}_label.nii.gz")
+    save_nifti(labels, affine, label_path)
+    log.info("%s: %s site %s grid %s", name, subject, profile.name, shape)
+    return dict(dataset=name, subject=subject, site=profile.name, split="", **paths, label=label_path,
+                spacing=format_spacing(spacing))
+
+
+def synthesize_dataset(name: str, dataset: dict, synth: dict, seed: int, out_dir: str | Path,
+                       workers: int = 1) -> Path:
     """Write dataset ``name`` (config entry ``dataset``, shared settings ``synth``) under
-    ``out_dir`` and return the manifest's path, written last so it marks completion."""
+    ``out_dir`` and return the manifest's path, written last so it marks completion. ``workers``
+    > 1 draws subjects in that many forked processes (each subject has its own generator, so
+    the files are the same as with one)."""
     out_dir = Path(out_dir)
     modalities = list(dataset["modalities"])
     source = f"config datasets.{name}.sites"
-    profiles = [SiteProfile.from_config(entry, modalities, source) for entry in dataset["sites"]]
-    spacing = np.asarray(dataset["spacing"], dtype=float)
     template = build_template(dataset["csf_shell_mm"], synth["scalp_mm"], synth["template_spacing"])
-    acquired = blur_for_spacing(template, spacing)
-    rows = []
-    for index in range(dataset["subjects"]):
-        profile = profiles[index % len(profiles)]
-        subject = f"{name}_{index + 1:03d}"
-        rng = subject_rng(seed, name, index)
-        geometry = random_geometry(
-            rng,
-            template,
-            brain_scale=tuple(dataset["brain_scale"]),
-            max_rotation_deg=synth["max_rotation_deg"],
-            deformation_mm=synth["deformation_mm"],
-            smoothness_mm=synth["deformation_smoothness_mm"],
-        )
-        shape, affine = acquisition_grid(template, geometry, spacing)
-        tissues = sample_tissues(acquired, template_coordinates(acquired, geometry, shape, affine, rng))
-        labels = tissue_labels(tissues, rng, dataset["label_noise"], spacing)
-        paths = {"t1": "", "t2": ""}
-        for column, modality in zip(("t1", "t2"), modalities):
-            image = render_modality(tissues, profile, modality, spacing, rng)
-            paths[column] = str(out_dir / f"{subject}_{modality}.nii.gz")
-            save_nifti(to_scanner_integers(image), affine, paths[column])
-        label_path = str(out_dir / f"{subject}_label.nii.gz")
-        save_nifti(labels, affine, label_path)
-        rows.append(
-            dict(dataset=name, subject=subject, site=profile.name, split="", **paths,
-                 label=label_path, spacing=format_spacing(spacing))
-        )
-        log.info("%s: %s site %s grid %s", name, subject, profile.name, shape)
+    _SUBJECT_SETTINGS.update(
+        name=name, dataset=dataset, synth=synth, seed=seed, out_dir=out_dir, modalities=modalities,
+        profiles=[SiteProfile.from_config(entry, modalities, source) for entry in dataset["sites"]],
+        spacing=np.asarray(dataset["spacing"], dtype=float), template=template,
+        acquired=blur_for_spacing(template, np.asarray(dataset["spacing"], dtype=float)))
+    indices = range(dataset["subjects"])
+    try:
+        if workers > 1 and len(indices) > 1:
+            # fork: the workers inherit the template from _SUBJECT_SETTINGS instead of unpickling it per subject
+            with multiprocessing.get_context("fork").Pool(min(workers, len(indices))) as pool:
+                rows = pool.map(_synthesize_subject, indices, chunksize=1)
+        else:
+            rows = [_synthesize_subject(index) for index in indices]
+    finally:
+        _SUBJECT_SETTINGS.clear()
     manifest = out_dir / "manifest.csv"
     write_manifest(pd.DataFrame(rows), manifest)
     return manifest

@@ -83,3 +83,13 @@ def test_missing_modality_in_a_site_profile_is_reported(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="no intensity means for 't2'"):
         synthesize_dataset("iseg", dataset, tiny_config["synth"], 1, tmp_path)
     assert not (tmp_path / "manifest.csv").exists()
+
+
+def test_subjects_drawn_in_parallel_processes_give_the_same_files(tiny_config, tmp_path):
+    dataset = tiny_dataset_config(tiny_config, "abide", subjects=3)
+    alone = read_manifest(synthesize_dataset("abide", dataset, tiny_config["synth"], 5, tmp_path / "one"))
+    parallel = read_manifest(synthesize_dataset("abide", dataset, tiny_config["synth"], 5, tmp_path / "two",
+                                                workers=2))
+    assert list(parallel.subject) == list(alone.subject) and list(parallel.site) == list(alone.site)
+    for column in ("t1", "label"):
+        assert [digest(p) for p in parallel[column]] == [digest(p) for p in alone[column]]
