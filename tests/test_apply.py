@@ -5,7 +5,10 @@ small volumes."""
 
 from __future__ import annotations
 
+import io
 import logging
+import struct
+import zipfile
 
 import nibabel as nib
 import numpy as np
@@ -228,6 +231,20 @@ def test_cli_out_that_is_a_file_is_refused_before_prediction(tmp_path, model, ca
         f"dnorm segment: error: {out}: is a file, so the output folder {out / 'sub'} cannot be created in it")
 
 
+def flip_byte_inside_largest_tensor(data: bytes) -> bytes:
+    """``data`` (a torch.save zip archive) with one byte flipped in the middle of its largest
+    stored tensor record (located from the zip's headers, so changes elsewhere in the file cannot
+    move the flip into padding that no checksum covers)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        member = max((m for m in archive.infolist() if "/data/" in m.filename), key=lambda m: m.file_size)
+    assert member.compress_type == zipfile.ZIP_STORED
+    name_length, extra_length = struct.unpack("<HH", data[member.header_offset + 26:member.header_offset + 30])
+    start = member.header_offset + 30 + name_length + extra_length
+    flipped = bytearray(data)
+    flipped[start + member.file_size // 2] ^= 0xFF
+    return bytes(flipped)
+
+
 def test_cli_bad_model_files(tmp_path, model, capsys):
     t1 = write_image(tmp_path / "sub_t1.nii.gz", shape=(20, 18, 16))
     out = tmp_path / "out"
@@ -241,10 +258,8 @@ def test_cli_bad_model_files(tmp_path, model, capsys):
         assert cli_error(capsys, "segment", path, t1, out) == (
             f"dnorm segment: error: {path}: not a dnorm model file (not a PyTorch archive: corrupt, truncated "
             f"or another format)")
-    flipped = bytearray(model.read_bytes())
-    flipped[len(flipped) // 2] ^= 0xFF  # inside a stored tensor: the archive is fine, a checksum is not
     damaged = tmp_path / "damaged.pt"
-    damaged.write_bytes(bytes(flipped))
+    damaged.write_bytes(flip_byte_inside_largest_tensor(model.read_bytes()))  # the archive is fine, a checksum is not
     assert cli_error(capsys, "segment", damaged, t1, out).startswith(
         f"dnorm segment: error: {damaged}: not a dnorm model file (corrupt: ")
     pickled = tmp_path / "pickled.pt"
