@@ -121,12 +121,12 @@ def synthesize_dataset(name: str, dataset: dict, synth: dict, seed: int, out_dir
     out_dir = Path(out_dir)
     modalities = list(dataset["modalities"])
     source = f"config datasets.{name}.sites"
+    spacing = np.asarray(dataset["spacing"], dtype=float)
     template = build_template(dataset["csf_shell_mm"], synth["scalp_mm"], synth["template_spacing"])
     _SUBJECT_SETTINGS.update(
         name=name, dataset=dataset, synth=synth, seed=seed, out_dir=out_dir, modalities=modalities,
         profiles=[SiteProfile.from_config(entry, modalities, source) for entry in dataset["sites"]],
-        spacing=np.asarray(dataset["spacing"], dtype=float), template=template,
-        acquired=blur_for_spacing(template, np.asarray(dataset["spacing"], dtype=float)))
+        spacing=spacing, template=template, acquired=blur_for_spacing(template, spacing))
     indices = range(dataset["subjects"])
     try:
         if workers > 1 and len(indices) > 1:
