@@ -137,10 +137,26 @@ def check_config(config: dict, source: str = "config") -> None:
         low, high = dataset.get("brain_scale", [1.0, 1.0])
         if low > high:
             raise ValueError(f"{where}.brain_scale {dataset['brain_scale']} must be [low, high]")
+    from dnorm.training.ablation import check_ablation
     from dnorm.training.experiment import experiment_from_config
 
     for name in config.get("experiments", {}):
         experiment_from_config(name, config)
+    check_ablation(config, source)
+    _check_variant_values(config, source)
+
+
+def _check_variant_values(config: dict, source: str) -> None:
+    """Each ablation variant's training section, overrides applied, must pass the schema too."""
+    from dnorm.training.ablation import ablation_variants, apply_overrides
+
+    if not config.get("ablation"):
+        return
+    for variant, overrides in ablation_variants(config).items():
+        where = f"{source}: ablation.variants.{variant}"
+        trial = copy.deepcopy(config) | {"training": apply_overrides(config["training"], overrides, where)}
+        trial.pop("ablation")
+        _raise_schema_error(trial, where, ())
 
 
 def load_config(*paths: str | os.PathLike) -> dict:

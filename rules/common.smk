@@ -9,6 +9,7 @@ from dnorm.evaluation.budget import budget_experiments
 from dnorm.evaluation.plan import test_datasets, test_subjects, training_seeds
 from dnorm.evaluation.selection import select_experiments
 from dnorm.manifest import read_manifest
+from dnorm.training.ablation import ablation_cells, ablation_variants, shares_warmup
 from dnorm.training.experiment import experiment_from_config
 from dnorm.training.warmup import warmup_experiment, warmup_key
 
@@ -88,6 +89,25 @@ def training_priority(wildcards):
     return int(10 * weight * len(experiment.datasets) * len(experiment.modalities) * experiment.budget)
 
 
+# Ablation (config/ablation.yaml): one job per experiment × variant × seed, its validation Dice
+# in a one-row CSV (dnorm/training/ablation.py).
+ABLATION_CELLS = ablation_cells(config)
+ABLATION_VARIANTS = ablation_variants(config)
+ABLATION_ROW = f"{RESULTS}/ablation/{{experiment}}/{{variant}}/seed-{{seed}}.csv"
+
+
+def ablation_inputs(wildcards):
+    """The cell's data; for the default variant at a study seed, the study's own training (its
+    history is the cell); else the shared warm-up where the variant keeps it."""
+    inputs = {"manifest": f"{RESULTS}/preprocessed/manifest.csv", "patches": experiment_patch_tables(wildcards)}
+    overrides = ABLATION_VARIANTS[wildcards.variant]
+    if not overrides and int(wildcards.seed) in SEEDS:
+        inputs["history"] = f"{MODEL_DIR}/history.csv".format(**wildcards)
+    elif shares_warmup(overrides):
+        inputs["warmup"] = experiment_warmup(wildcards)
+    return inputs
+
+
 def warmup_patch_tables(wildcards):
     return [f"{RESULTS}/patches/{dataset}.csv" for dataset in WARMUPS[wildcards.warmup].datasets]
 
@@ -127,7 +147,11 @@ TABLES = {
 
 
 def evaluation_targets():
-    return expand(f"{RESULTS}/tables/{{name}}.csv", name=TABLES) + probe_targets() + budget_targets()
+    return expand(f"{RESULTS}/tables/{{name}}.csv", name=TABLES) + probe_targets() + budget_targets() + ablation_targets()
+
+
+def ablation_targets():
+    return [f"{RESULTS}/tables/ablation.csv"] if ABLATION_CELLS else []
 
 
 def budget_targets():

@@ -230,3 +230,23 @@ rule tabulate_budget_curve:
         "../envs/dnorm.yaml"
     script:
         "../workflow_scripts/tabulate_budget_curve.py"
+
+
+rule tabulate_ablation:
+    input:
+        cells=[ABLATION_ROW.format(experiment=c.experiment, variant=c.variant, seed=c.seed) for c in ABLATION_CELLS],
+    output:
+        table=report(f"{RESULTS}/tables/ablation.csv", caption="report/ablation_table.rst",
+                     category="2. Training", labels={"table": "Ablation: training variants on validation"}),
+    params:
+        variants=list(ABLATION_VARIANTS),
+    log:
+        f"{RESULTS}/logs/tabulate_ablation.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/dnorm.yaml"
+    script:
+        "../workflow_scripts/tabulate_ablation.py"

@@ -92,6 +92,39 @@ rule train_model:
         "../workflow_scripts/train_model.py"
 
 
+# One ablation cell: a training with the variant's settings, kept only as its validation Dice.
+rule train_ablation_cell:
+    input:
+        unpack(ablation_inputs),
+    output:
+        row=ABLATION_ROW,
+    params:
+        experiment=lambda wildcards: dnorm_experiment(wildcards.experiment),
+        overrides=lambda wildcards: ABLATION_VARIANTS[wildcards.variant],
+        training=config["training"],
+        preprocess=config["preprocess"],
+        checkpoint=lambda wildcards: (f"{RESULTS}/checkpoints/ablation/{wildcards.experiment}/{wildcards.variant}/"
+                                      f"seed-{wildcards.seed}/last.pt"),
+    log:
+        f"{RESULTS}/logs/train_ablation_cell/{{experiment}}/{{variant}}/seed-{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_ablation_cell/{{experiment}}/{{variant}}/seed-{{seed}}.tsv"
+    wildcard_constraints:
+        experiment=EXPERIMENT_PATTERN,
+        variant="|".join(re.escape(v) for v in ABLATION_VARIANTS),
+        seed=r"\d+",
+    priority: training_priority
+    threads: 4  # capped to --cores locally; profiles may set-threads
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/dnorm.yaml"
+    script:
+        "../workflow_scripts/train_ablation_cell.py"
+
+
 rule plot_training_curves:
     input:
         histories=expand(f"{MODEL_DIR}/history.csv", experiment=EXPERIMENTS, seed=SEEDS[0]),

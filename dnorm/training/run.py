@@ -13,6 +13,7 @@ import torch
 import dnorm
 from dnorm.io import atomic_path
 from dnorm.manifest import read_manifest
+from dnorm.training.ablation import ablation_row, apply_overrides, write_ablation_row
 from dnorm.training.data import PatchSet
 from dnorm.training.device import select_device
 from dnorm.training.experiment import Experiment
@@ -121,3 +122,18 @@ def model_card(experiment: Experiment, training: dict, seed: int, history: pd.Da
         "channels_last": trainer.channels_last,
         "versions": {"dnorm": dnorm.__version__, "torch": str(torch.__version__), "python": platform.python_version()},
     }
+
+
+def train_ablation_cell(cell, experiment: Experiment, training: dict, overrides: dict, manifest_path: str,
+                        patch_tables, row_path: str, checkpoint_path: str, gpus: int = 1, threads: int | None = None,
+                        preprocess: dict | None = None, warmup_path: str | None = None) -> dict:
+    """Train one ablation cell (:mod:`dnorm.training.ablation`): ``experiment`` with the variant's
+    ``overrides`` of ``training`` and the cell's seed, from the shared warm-up where the variant
+    keeps it; write its one-row CSV atomically (no model: the cell is its validation Dice)."""
+    training = apply_overrides(training | {"epochs": experiment.joint_epochs(training)}, overrides)
+    trainer, _ = _trainer(experiment, training, cell.seed, manifest_path, patch_tables, checkpoint_path, None,
+                          gpus, threads, preprocess, warmup_path)
+    row = ablation_row(cell, overrides, pd.DataFrame(trainer.fit()))
+    write_ablation_row(row, row_path)
+    trainer.discard_checkpoint()
+    return row
