@@ -1,5 +1,8 @@
 """Validation Dice of training variants on an existing preprocessed study (run on demand).
 
+The study's ablation table is a workflow layer (``config/ablation.yaml``: one job per cell, the
+shared warm-up reused); this script is for quick trials outside the workflow, in one process.
+
 Trains each experiment × variant × seed on the study's training patches and prints (and writes)
 the final validation Dice, so design choices are decided on validation data, never on test
 subjects. A variant is a name and ``key=value`` overrides of the config's ``training`` section
@@ -16,7 +19,6 @@ joint epoch: seconds on a tiny data part, for tests; not a measurement.
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import torch
 import yaml
 
 from dnorm.config import load_config
+from dnorm.training.ablation import apply_overrides
 from dnorm.training.experiment import experiment_from_config
 from dnorm.training.run import load_patch_sets
 from dnorm.training.trainer import Trainer
@@ -45,17 +48,6 @@ def parse_variant(items: list[str]) -> tuple[str, dict]:
         key, _, value = assignment.partition("=")
         overrides[key] = yaml.safe_load(value)
     return name, overrides
-
-
-def apply_overrides(training: dict, overrides: dict) -> dict:
-    training = copy.deepcopy(training)
-    for key, value in overrides.items():
-        *path, last = key.split(".")
-        section = training
-        for part in path:
-            section = section[part]
-        section[last] = value
-    return training
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,7 +19,7 @@ import os
 import sys
 
 #: rules that declare ``gpu=1`` (tests/workflow/test_profiles.py checks the list against rules/*.smk)
-DEVICE_RULES = ("warm_up_generator", "train_model", "segment_test_subject", "measure_bias_robustness",
+DEVICE_RULES = ("warm_up_generator", "train_model", "train_ablation_cell", "segment_test_subject", "measure_bias_robustness",
                 "evaluate_discriminator", "probe_dataset_invariance")
 #: memory to allow per CPU device job: the default study's largest such job peaked at 0.86 GB
 #: resident (probe_dataset_invariance; train_model 0.84 GB; Snakemake benchmark files), doubled
