@@ -19,7 +19,6 @@ joint epoch: seconds on a tiny data part, for tests; not a measurement.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +26,7 @@ import torch
 import yaml
 
 from dnorm.config import load_config
-from dnorm.training.ablation import apply_overrides
+from dnorm.training.ablation import AblationCell, ablation_row, apply_overrides
 from dnorm.training.experiment import experiment_from_config
 from dnorm.training.run import load_patch_sets
 from dnorm.training.trainer import Trainer
@@ -75,22 +74,17 @@ def main(argv: list[str] | None = None) -> None:
         experiment = experiment_from_config(experiment_name, config)
         tables = [str(results / "patches" / f"{d}.csv") for d in experiment.datasets]
         for name, overrides in map(parse_variant, args.variant):
-            training = apply_overrides(config["training"], overrides)
+            budgeted = config["training"] | {"epochs": experiment.joint_epochs(config["training"])}
+            training = apply_overrides(budgeted, overrides)
             train, val = load_patch_sets(experiment, training, str(results / "preprocessed" / "manifest.csv"), tables)
             for seed in args.seeds:
                 if (experiment_name, name, seed) in done:
                     continue
-                began = time.perf_counter()
                 trainer = Trainer(experiment, training, seed, torch.device("cpu"), train, val,
                                   Path("/tmp") / f"ablation-{experiment_name}-{name}-{seed}.pt")
                 history = pd.DataFrame(trainer.fit())
                 trainer.discard_checkpoint()
-                last = history[history.phase == "train"].iloc[-1]
-                row = {"experiment": experiment_name, "variant": name, "seed": seed,
-                       "overrides": yaml.safe_dump(overrides, default_flow_style=True).strip(),
-                       "warmup_epochs": int((history.phase == "warmup").sum()),
-                       "minutes": (time.perf_counter() - began) / 60,
-                       **{k: last[k] for k in history.columns if k.startswith(("val_", "train_grad"))}}
+                row = ablation_row(AblationCell(experiment_name, name, seed), overrides, history)
                 rows.append(row)
                 pd.DataFrame(rows).to_csv(args.out, index=False, float_format="%.4g")
                 print(f"{experiment_name} {name} seed {seed}: val Dice mean {row['val_dice_mean']:.3f} "
