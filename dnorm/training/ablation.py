@@ -27,6 +27,8 @@ DISCRIMINATOR_SETTINGS = frozenset({
 #: settings only G reads (besides D's): nothing to ablate for the methods without a generator
 GENERATOR_SETTINGS = DISCRIMINATOR_SETTINGS | frozenset({
     "zero_background", "warmup_segmenter", "generator_warmup_epochs", "warmup_target_rmse", "generator"})
+#: settings only the bias-field augmentation reads
+BIAS_SETTINGS = frozenset({"discriminator_sees_augmentation", "bias_probability"})
 #: settings the warm-up does not read: a variant changing only these starts from the study's
 #: shared warm-up (``warmup_discriminator`` is not one: with it, D trains during the warm-up)
 JOINT_ONLY_SETTINGS = (DISCRIMINATOR_SETTINGS - {"warmup_discriminator"}) | frozenset({
@@ -64,6 +66,8 @@ def _reads(experiment: Experiment, key: str) -> bool:
     """Whether ``experiment`` trains with the setting ``key`` at all."""
     if _one_of(key, DISCRIMINATOR_SETTINGS) and not experiment.uses_discriminator:
         return False
+    if _one_of(key, BIAS_SETTINGS) and not experiment.bias_augmentation:
+        return False
     return experiment.uses_generator or not _one_of(key, GENERATOR_SETTINGS)
 
 
@@ -90,14 +94,18 @@ def ablation_seeds(config: dict) -> list[int]:
 
 
 def ablation_cells(config: dict) -> list[AblationCell]:
-    """Every experiment × applicable variant × seed of the config's ``ablation`` section."""
+    """Every experiment × applicable variant × seed of the config's ``ablation`` section (an
+    experiment listed under ``only`` runs the default and the variants named there)."""
     section = config.get("ablation")
     if not section:
         return []
     cells = []
     for name in section["experiments"]:
         experiment = experiment_from_config(name, config)
+        chosen = section.get("only", {}).get(name)
         for variant, overrides in ablation_variants(config).items():
+            if chosen is not None and variant not in (DEFAULT_VARIANT, *chosen):
+                continue
             if variant_applies(experiment, overrides):
                 cells.extend(AblationCell(name, variant, seed) for seed in ablation_seeds(config))
     return cells
@@ -117,6 +125,12 @@ def check_ablation(config: dict, source: str = "config") -> None:
         raise ValueError(f"{where}.variants.{DEFAULT_VARIANT} is the study's settings and takes no overrides")
     for variant, overrides in ablation_variants(config).items():
         apply_overrides(config["training"], overrides, f"{where}.variants.{variant}")
+    for name, chosen in section.get("only", {}).items():
+        if name not in section["experiments"]:
+            raise ValueError(f"{where}.only.{name} is not one of ablation.experiments")
+        unknown = [variant for variant in chosen if variant not in ablation_variants(config)]
+        if unknown:
+            raise ValueError(f"{where}.only.{name}: {unknown} are not variants of ablation.variants")
 
 
 def ablation_row(cell: AblationCell, overrides: dict, history: pd.DataFrame) -> dict:

@@ -42,6 +42,9 @@ def test_an_unknown_setting_is_named(key):
     (STANDARDIZATION, {"dice_reduction": "pooled"}, True),
     (UNET, {"zero_background": False, "dice_reduction": "pooled"}, True),
     (UNET, {}, True),                                         # the default is every experiment's reference
+    (OURS, {"discriminator_sees_augmentation": True}, False),  # no bias augmentation to see
+    (Experiment("b", "ours", ("a",), adversarial_weight=1.5, bias_augmentation=True),
+     {"discriminator_sees_augmentation": True}, True),
 ])
 def test_a_variant_applies_to_the_experiments_that_read_its_settings(experiment, overrides, applies):
     assert variant_applies(experiment, overrides) is applies
@@ -67,7 +70,9 @@ def layered(tmp_path, ablation: dict, **top) -> dict:
     return load_config("config/config.yaml", tmp_path / "layer.yaml")
 
 
-def test_the_shipped_ablation_layer_skips_d_variants_for_the_preprocessor():
+def test_the_shipped_ablation_layer_skips_variants_that_change_nothing():
+    """D's settings are skipped for the Pre-processor, D's view of the bias augmentation for the
+    experiments without it; ``only`` restricts Ours with bias augmentation to that one choice."""
     cells = ablation_cells(load_config("config/config.yaml", "config/ablation.yaml"))
     by_experiment = {}
     for cell in cells:
@@ -76,7 +81,8 @@ def test_the_shipped_ablation_layer_skips_d_variants_for_the_preprocessor():
                                           "background_unmasked", "segmenter_cold_start"}
     assert by_experiment["preprocessor_dual"] == {"default", "pooled_dice", "background_unmasked",
                                                   "segmenter_cold_start"}
-    assert len(cells) == 2 * 10 and {c.seed for c in cells} == {20220331, 1}
+    assert by_experiment["ours_dual_bias"] == {"default", "d_sees_augmentation"}
+    assert len(cells) == 2 * 12 and {c.seed for c in cells} == {20220331, 1}
 
 
 def test_seeds_default_to_the_training_seeds(tmp_path):
@@ -92,6 +98,10 @@ def test_seeds_default_to_the_training_seeds(tmp_path):
      r"ablation\.variants\.x: invalid configuration at training\.dice_reduction"),
     ({"experiments": ["ours_dual"], "variants": {"default": {"epochs": 2}}}, r"variants\.default is the study's"),
     ({"experiments": ["ours_dual"], "variant": {}}, r"unknown key 'ablation\.variant'"),
+    ({"experiments": ["ours_dual"], "variants": {"x": {}}, "only": {"ours_multi": ["x"]}},
+     r"ablation\.only\.ours_multi is not one of ablation\.experiments"),
+    ({"experiments": ["ours_dual"], "variants": {"x": {}}, "only": {"ours_dual": ["y"]}},
+     r"ablation\.only\.ours_dual: \['y'\] are not variants"),
 ])
 def test_a_bad_ablation_section_is_a_clear_config_error(tmp_path, ablation, message):
     with pytest.raises(ValueError, match=message):
