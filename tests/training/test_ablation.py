@@ -77,12 +77,12 @@ def test_the_shipped_ablation_layer_skips_variants_that_change_nothing():
     by_experiment = {}
     for cell in cells:
         by_experiment.setdefault(cell.experiment, set()).add(cell.variant)
-    assert by_experiment["ours_dual"] == {"default", "pooled_dice", "non_saturating", "rampup_off",
+    assert by_experiment["ours_dual"] == {"default", "pooled_dice", "non_saturating", "authors_g_term", "rampup_off",
                                           "background_unmasked", "segmenter_cold_start"}
     assert by_experiment["preprocessor_dual"] == {"default", "pooled_dice", "background_unmasked",
                                                   "segmenter_cold_start"}
     assert by_experiment["ours_dual_bias"] == {"default", "d_sees_augmentation"}
-    assert len(cells) == 2 * 12 and {c.seed for c in cells} == {20220331, 1}
+    assert len(cells) == 2 * 13 and {c.seed for c in cells} == {20220331, 1}
 
 
 def test_seeds_default_to_the_training_seeds(tmp_path):
