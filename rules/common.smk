@@ -91,7 +91,10 @@ def training_priority(wildcards):
 
 # Ablation (config/ablation.yaml): one job per experiment × variant × seed, its validation Dice
 # in a one-row CSV (dnorm/training/ablation.py).
-ABLATION_CELLS = ablation_cells(config)
+try:
+    ABLATION_CELLS = ablation_cells(config)
+except ValueError as error:  # an ablation experiment left out by experiments_enabled
+    raise WorkflowError(f"{' + '.join(CONFIG_FILES)}: ablation.experiments: {error}") from None
 ABLATION_VARIANTS = ablation_variants(config)
 ABLATION_ROW = f"{RESULTS}/ablation/{{experiment}}/{{variant}}/seed-{{seed}}.csv"
 
