@@ -28,8 +28,7 @@ def _paired_difference(cells: pd.DataFrame, column: str) -> pd.Series:
     """Each cell's ``column`` minus the default variant's for the same experiment and seed (NaN
     where that default cell is missing)."""
     default = cells[cells.variant == DEFAULT_VARIANT].set_index(["experiment", "seed"])[column]
-    reference = pd.MultiIndex.from_frame(cells[["experiment", "seed"]]).map(default.to_dict().get)
-    return cells[column] - pd.to_numeric(pd.Series(reference, index=cells.index), errors="coerce")
+    return cells[column] - cells.join(default.rename("reference"), on=["experiment", "seed"])["reference"]
 
 
 def ablation_table(cells: pd.DataFrame, variant_order: Sequence[str] = ()) -> pd.DataFrame:
