@@ -77,7 +77,7 @@ def test_the_shipped_ablation_layer_skips_variants_that_change_nothing():
     by_experiment = {}
     for cell in cells:
         by_experiment.setdefault(cell.experiment, set()).add(cell.variant)
-    assert by_experiment["ours_dual"] == {"default", "pooled_dice", "non_saturating", "authors_g_term", "rampup_off",
+    assert by_experiment["ours_dual"] == {"default", "pooled_dice", "minimax_g_term", "non_saturating", "rampup_off",
                                           "background_unmasked", "segmenter_cold_start"}
     assert by_experiment["preprocessor_dual"] == {"default", "pooled_dice", "background_unmasked",
                                                   "segmenter_cold_start"}
