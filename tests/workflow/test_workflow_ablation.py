@@ -20,12 +20,27 @@ LAYER = {
 
 
 @pytest.fixture(scope="module")
-def ablation_run(tmp_path_factory):
+def ablation_workdir(tmp_path_factory):
     root = link_workflow(tmp_path_factory.mktemp("ablation"))
     (root / "layer.yaml").write_text(yaml.safe_dump(LAYER, sort_keys=False))
-    result = snakemake(root, "--configfile", "config/tiny.yaml", "layer.yaml", "--cores", "2")
+    return root
+
+
+@pytest.fixture(scope="module")
+def ablation_run(ablation_workdir):
+    # Only the table and what it needs: the study's evaluation is covered by the tiny run's tests.
+    result = snakemake(ablation_workdir, "--configfile", "config/tiny.yaml", "layer.yaml", "--cores", "2",
+                       "results/tiny_ablation/tables/ablation.csv")
     assert result.returncode == 0, result.stderr[-4000:]
-    return root / "results" / "tiny_ablation"
+    return ablation_workdir / "results" / "tiny_ablation"
+
+
+def test_the_default_target_includes_the_ablation_table(ablation_workdir):
+    result = snakemake(ablation_workdir, "--configfile", "config/tiny.yaml", "layer.yaml", "--cores", "2",
+                       "--dry-run", "--forceall", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr[-4000:]
+    planned = result.stdout + result.stderr
+    assert "tabulate_ablation" in planned and "train_ablation_cell" in planned and "score_segmentations" in planned
 
 
 def test_every_cell_is_in_the_table_with_both_seeds(ablation_run):
