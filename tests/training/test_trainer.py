@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dnorm.losses import generator_adversarial_loss, weighted_dice_loss
+from dnorm.losses import GENERATOR_LOSSES, generator_adversarial_loss, weighted_dice_loss
 from dnorm.training.experiment import Experiment
 from dnorm.training.stats import EpochStats
 from training_fixtures import RESUME_SCRIPT, build_trainer, tiny_training, write_study
@@ -169,11 +169,13 @@ def test_the_adversarial_term_moves_the_generator(study, tmp_path):
         assert all(torch.equal(results[0.0][name][k], results[1.0][name][k]) for k in results[0.0][name])
 
 
-def test_generator_steps_make_its_output_look_less_generated_to_a_fixed_d(study, tmp_path):
-    """Descending the minimax term lowers D's P("generated") on G(x); a flipped sign raises it."""
+@pytest.mark.parametrize("form", GENERATOR_LOSSES)
+def test_generator_steps_make_its_output_look_less_generated_to_a_fixed_d(study, tmp_path, form):
+    """Descending G's term, in each form, lowers D's P("generated") on G(x); a flipped sign raises it."""
     optimizer = {"lr": 0.01, "lr_discriminator": 0.01, "weight_decay": 0.0, "milestones": [1.0], "gamma": 0.1,
                  "plateau_patience": 7}
-    trainer = trainer_for(study, tmp_path, adversarial_rampup=0.0, weight=50.0, optimizer=optimizer)
+    trainer = trainer_for(study, tmp_path, adversarial_rampup=0.0, weight=50.0, optimizer=optimizer,
+                          generator_loss=form)
     d, g = trainer.networks["discriminator"], trainer.networks["generator"]
     for draw in trainer.train_set.draws(4, 3, np.random.default_rng(1)):  # D learns to tell G(x) apart
         trainer.update_discriminator(draw.discriminator, EpochStats())
