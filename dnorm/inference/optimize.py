@@ -51,7 +51,7 @@ def _folded(conv: nn.Conv3d, norm: nn.BatchNorm3d) -> nn.Conv3d:
 
 
 def _foldable(conv: nn.Module, norm: nn.Module) -> bool:
-    return (type(conv) is nn.Conv3d and type(norm) is nn.BatchNorm3d and norm.running_mean is not None
+    return (type(conv) is nn.Conv3d and isinstance(norm, nn.BatchNorm3d) and norm.running_mean is not None
             and norm.running_var is not None and norm.num_features == conv.out_channels)
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dnorm.models.batchnorm import BatchNorm3d
+
 UPSAMPLING_MODES = ("trilinear", "nearest")
 ACTIVATIONS = ("leaky_relu", "relu")
 FINALS = ("sigmoid", "none")
@@ -53,7 +55,7 @@ class ConvBlock3D(nn.Sequential):
         for c_in in (in_channels, out_channels):
             layers += [
                 nn.Conv3d(c_in, out_channels, kernel_size=3, padding=1, bias=False, padding_mode=padding_mode),
-                nn.BatchNorm3d(out_channels),
+                BatchNorm3d(out_channels),
                 nn.LeakyReLU(negative_slope, inplace=True) if activation == "leaky_relu" else nn.ReLU(inplace=True),
             ]
         super().__init__(*layers)
@@ -161,7 +163,10 @@ class UNet3D(nn.Module):
         skips: list[torch.Tensor] = []
         for level, encoder in enumerate(self.encoders):
             if level > 0:
-                x = self.pool(x)
+                # max pooling only selects values: exact in any precision, so it runs outside
+                # autocast, which on CPU would copy a bfloat16 input to float32 first
+                with torch.autocast(x.device.type, enabled=False):
+                    x = self.pool(x)
             x = encoder(x)
             skips.append(x)
         x = skips.pop()

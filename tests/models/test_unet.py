@@ -100,3 +100,22 @@ def test_invalid_input_shapes_raise():
         m(torch.rand(1, 2, 32, 32, 32))
     with pytest.raises(ValueError, match="N×C×D×H×W"):
         m(torch.rand(1, 32, 32, 32))
+
+
+def test_pooling_keeps_bfloat16_under_cpu_autocast():
+    # CPU autocast runs max pooling in float32 (a full copy of the level's activations); pooling
+    # only selects values, so the U-Net runs it outside autocast, in the input's dtype
+    m = build_generator(1, width=2, depth=3)
+    dtypes = []
+    m.pool.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        m(torch.rand(1, 1, 8, 8, 8))
+    assert dtypes == [torch.bfloat16, torch.bfloat16]
+
+
+def test_unet_uses_the_channels_last_batchnorm():
+    from dnorm.models.batchnorm import BatchNorm3d
+
+    m = build_segmenter(1, 4, width=2, depth=2)
+    norms = [module for module in m.modules() if isinstance(module, torch.nn.BatchNorm3d)]
+    assert norms and all(isinstance(module, BatchNorm3d) for module in norms)
