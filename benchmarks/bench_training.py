@@ -13,8 +13,8 @@ float32 and in the configured precision, prints:
   GFLOP/s of a few bare 3×3×3 ``Conv3d`` forward + backward configurations (input and weight
   gradients; widths and sizes the U-Nets use) timed in the same run at the same precision and
   memory layout: how close a whole training step gets to what this machine's convolutions reach;
-- one iteration's time split into G's forward over D's batches, D's steps, the S/G step and data
-  loading: building the iteration's batches from the patches of a finished data part on disk
+- one iteration's time split into G's forward over D's batches, D's steps, the S/G step (with its
+  own GFLOP/s and % of the best conv) and data loading: building the iteration's batches from the patches of a finished data part on disk
   (``--results``, default ``results/<run_name>``; real ``PatchSet`` batches of the ``ours``
   experiment's datasets), or "not measured" when there is none (then the compute is all there is).
 
@@ -258,17 +258,21 @@ def main(argv: list[str] | None = None) -> None:
             seconds = time_steps(lambda: trainer.train_step(draw, EpochStats()), args.batches, device)
             rate = flops / seconds / 1e9
             print(f"{method:<14}{batch_size / seconds:>10.1f}{flops / 1e9:>12.2f}{rate:>10.1f}{100 * rate / best:>15.1f}%")
+            trainer.iteration = 1
+            task_flops = count_flops(lambda: trainer.update_segmenter_and_generator(draw.task, EpochStats()))
             splits[method] = split_iteration(trainer, draw, args.batches) | {"iteration": seconds,
-                                                                               "data": data_seconds.get(n_steps)}
+                                                                               "data": data_seconds.get(n_steps),
+                                                                               "task flops": task_flops}
         print(f"one iteration, ms (median; D steps = update_discriminator minus G's forward; data: "
               f"{'from disk' if data_seconds else 'not measured'})")
         print(f"{'method':<14}{'G fwd (D)':>10}{'D steps':>9}{'S/G step':>10}{'data':>8}{'train_step':>12}"
-              f"{'patches/s with data':>21}")
+              f"{'patches/s with data':>21}{'S/G GFLOP/s':>13}{'% of best':>10}")
         for method, parts in splits.items():
             with_data = "–" if parts["data"] is None else f"{batch_size / (parts['iteration'] + parts['data']):.1f}"
+            task_rate = parts["task flops"] / parts["S/G step"] / 1e9
             print(f"{method:<14}{_milliseconds(parts.get('G forward (D)')):>10}{_milliseconds(parts.get('D steps')):>9}"
                   f"{_milliseconds(parts['S/G step']):>10}{_milliseconds(parts['data']):>8}"
-                  f"{_milliseconds(parts['iteration']):>12}{with_data:>21}")
+                  f"{_milliseconds(parts['iteration']):>12}{with_data:>21}{task_rate:>13.1f}{100 * task_rate / best:>9.1f}%")
 
 
 if __name__ == "__main__":
