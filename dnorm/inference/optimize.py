@@ -184,16 +184,16 @@ class PackedPointwise(nn.Module):
 
 
 class _SameDtype(nn.Module):
-    """Runs ``module`` with autocast disabled, in its input's dtype: for max pooling, which CPU
-    autocast runs in float32 (two casts of the whole tensor) although taking a maximum is exact."""
+    """:func:`dnorm.models.unet.in_input_dtype` as a module (the packed U-Net's pooling)."""
 
     def __init__(self, module: nn.Module) -> None:
         super().__init__()
         self.module = module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, enabled=False):
-            return self.module(x)
+        from dnorm.models.unet import in_input_dtype
+
+        return in_input_dtype(self.module, x)
 
 
 class _PackedDecoder(nn.Module):

@@ -21,7 +21,7 @@ from torch import nn
 #: columns of the 2-D view (64 bfloat16 or float32 values fill AVX-512 registers several times)
 WIDE_COLUMNS = 64
 #: the wide path is taken up to this many channels: measured on a 2-core AVX-512 CPU (batch 8,
-#: forward + backward), 2 to 8 channels at 32³ 4-15× faster than the native kernel, 8 at 16³
+#: forward + backward), 2 to 8 channels at 32³ 3.5-15× faster than the native kernel, 8 at 16³
 #: 2×; 16 channels at 16³ or 32³ 1.3-1.8× slower
 WIDE_MAX_CHANNELS = 8
 
@@ -35,12 +35,6 @@ def _wide_view(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     while voxels % k:
         k //= 2
     return x.permute(0, 2, 3, 4, 1).reshape(voxels // k, k * channels), k
-
-
-def _as_channels_last(matrix: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """The inverse of :func:`_wide_view`: ``matrix`` back as a channels-last tensor shaped ``like``."""
-    n, c, d, h, w = like.shape
-    return matrix.view(n, d, h, w, c).permute(0, 4, 1, 2, 3)
 
 
 def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -163,16 +163,20 @@ class UNet3D(nn.Module):
         skips: list[torch.Tensor] = []
         for level, encoder in enumerate(self.encoders):
             if level > 0:
-                # max pooling only selects values: exact in any precision, so it runs outside
-                # autocast, which on CPU would copy a bfloat16 input to float32 first
-                with torch.autocast(x.device.type, enabled=False):
-                    x = self.pool(x)
+                x = in_input_dtype(self.pool, x)
             x = encoder(x)
             skips.append(x)
         x = skips.pop()
         for decoder in self.decoders:
             x = decoder(torch.cat([skips.pop(), self.upsample(x)], dim=1))
         return keep_background(self.final(self.head(x)), image, self.zero_background)
+
+
+def in_input_dtype(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)`` with autocast disabled, in ``x``'s dtype: for max pooling, which CPU autocast
+    runs in float32 (a copy of the whole tensor) although taking a maximum is exact in any dtype."""
+    with torch.autocast(x.device.type, enabled=False):
+        return module(x)
 
 
 def keep_background(output: torch.Tensor, image: torch.Tensor, zero_background: bool) -> torch.Tensor:
