@@ -34,7 +34,8 @@ import torch
 from torch import nn
 
 from dnorm.inference.optimize import (PackedUNet3D, can_pack, float32_ends, fold_batchnorm, fuse_convolutions,
-                                      fused_convolution_available, pack_windows, unpack_windows)
+                                      fused_convolution_available, pack_windows, round_weights_keeping_sums,
+                                      unpack_windows)
 from dnorm.inference.patch_average import _model_device, _windows_touching, patch_average
 from dnorm.inference.windows import check_patch_stride, window_starts
 from dnorm.training import device as device_policy
@@ -153,13 +154,16 @@ class WindowModel(nn.Module):
 
 
 def inference_networks(networks: nn.ModuleDict, channels_last: bool = False,
-                       autocast: bool = False, pack: int = 1, fused: bool = False) -> nn.ModuleDict:
+                       autocast: bool | torch.dtype = False, pack: int = 1, fused: bool = False) -> nn.ModuleDict:
     """A copy of the segmenter (and generator) of ``networks`` for inference: eval mode, batch
     normalization folded into the convolutions (:func:`dnorm.inference.optimize.fold_batchnorm`),
     optionally in channels-last 3D, with ``pack`` > 1 windows side by side
     (:class:`dnorm.inference.optimize.PackedUNet3D`; use with ``WindowModel(..., pack=pack)``), and,
-    for use under low-precision ``autocast``, each U-Net's first convolution and head kept in
-    float32 (:func:`dnorm.inference.optimize.float32_ends`), and with ``fused`` (bfloat16 on CPU
+    for use under low-precision ``autocast`` (its dtype, or ``True`` for bfloat16), each U-Net's
+    first convolution and head kept in float32 (:func:`dnorm.inference.optimize.float32_ends`) and
+    the other convolutions' weights rounded ahead of time so that each kernel's sum of rounding
+    errors is about zero (:func:`dnorm.inference.optimize.round_weights_keeping_sums`), and with
+    ``fused`` (bfloat16 on CPU
     only, see :func:`use_fused_convolutions`) every other convolution run as one oneDNN call with a
     float32 bias and its activation fused (:func:`dnorm.inference.optimize.fuse_convolutions`).
     ``networks`` is left unchanged; the discriminator is dropped. Raises ``ValueError`` if ``pack``
@@ -170,8 +174,9 @@ def inference_networks(networks: nn.ModuleDict, channels_last: bool = False,
         copy = nn.ModuleDict({name: PackedUNet3D(net, pack) for name, net in copy.items()})
     if channels_last:
         copy = copy.to(memory_format=torch.channels_last_3d)
-    if autocast:
+    if autocast is not False and autocast is not None:
         float32_ends(copy)
+        round_weights_keeping_sums(copy, torch.bfloat16 if autocast is True else autocast)
     if fused:
         fuse_convolutions(copy, channels_last)
     return copy
@@ -314,7 +319,7 @@ def predict_volume(
         bar = tqdm(total=count_windows(volume.shape[1:], patch_size, stride, mask), unit="window",
                    desc="patches", leave=False)
     pack = default_pack(networks, device, autocast_dtype)
-    inference_copy = inference_networks(networks, channels_last, autocast=autocast_dtype is not None, pack=pack,
+    inference_copy = inference_networks(networks, channels_last, autocast=autocast_dtype or False, pack=pack,
                                         fused=fused and use_fused_convolutions(device, autocast_dtype))
     model = WindowModel(inference_copy, channels_last=channels_last, pack=pack,
                         on_batch=bar.update if bar is not None else None)
