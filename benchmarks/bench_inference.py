@@ -12,7 +12,9 @@ experiment's datasets; subjects of the split `test` in `RUN/preprocessed/manifes
 the subject as the evaluation does (`predict_in_brain_box`) at each stride with `precision="float32"`
 (the reference), with the default path, and with the default path before its float32-bias fix
 (`fused=False`: bfloat16 biases), and prints the share of brain voxels (input channel 0 > 0) whose
-argmax equals float32's, per volume, then min and mean over volumes per model and overall.
+argmax equals float32's, per volume, then min and mean over volumes per model and overall, and
+how much the default path changes the volume's mean tissue Dice (CSF, GM, WM) against its ground
+truth from float32's (the evaluation's labels: argmax in the brain, background outside).
 
 **Speed** (`--skip-speed` to leave it out): one model (`--model`, else the run's first
 `ours_dual` model, else G + S freshly initialised at the default config's widths) on one volume
@@ -141,10 +143,22 @@ def load_run_subject(manifest, dataset: str, subject: str, modalities) -> np.nda
     return volume
 
 
+def mean_tissue_dice(probabilities: np.ndarray, brain: np.ndarray, reference: np.ndarray) -> float:
+    """Mean Dice over CSF, GM, WM of the labels the evaluation writes (argmax in the brain,
+    background outside) against the ground truth ``reference``."""
+    from dnorm.metrics.overlap import dice
+
+    labels = np.where(brain, probabilities.argmax(axis=0), 0)
+    return float(np.mean(list(dice(labels, reference).values())))
+
+
 def agreement(run: Path, strides, batch_size: int, config: dict | None, max_volumes: int | None = None) -> list[dict]:
     """One row per model × test subject × stride: the share of brain voxels whose label under
-    the default path (and under it without float32 biases) equals a float32 run's, and times."""
+    the default path (and under it without float32 biases) equals a float32 run's, the change
+    of the default path's mean tissue Dice against the ground truth from float32's, and times."""
     from dnorm.inference.brain_box import predict_in_brain_box
+    from dnorm.io import load_volume
+    from dnorm.evaluation.segment import manifest_row
     from dnorm.manifest import read_manifest
 
     manifest = read_manifest(run / "preprocessed" / "manifest.csv")
@@ -152,13 +166,15 @@ def agreement(run: Path, strides, batch_size: int, config: dict | None, max_volu
     rows = []
     print(f"\nagreement with float32 labels on brain voxels, {run}: {len(run_models(run))} models "
           f"(fused convolutions here: {use_fused_convolutions(torch.device('cpu'), autocast_dtype(torch.device('cpu'), 'auto'))})")
-    print(f"{'model':<36}{'subject':<16}{'stride':>6}{'default':>10}{'bf16 biases':>13}{'s float32':>11}{'s default':>11}")
+    print(f"{'model':<36}{'subject':<16}{'stride':>6}{'default':>10}{'bf16 biases':>13}{'Δ Dice':>9}"
+          f"{'s float32':>11}{'s default':>11}")
     for model_path in run_models(run):
         networks, card = load_model(model_path)
         experiment = experiment_of(card)
         name = f"{experiment.name}/{model_path.parent.name}"
         for dataset, subject in model_subjects(card, manifest, config)[:max_volumes]:
             volume = load_run_subject(manifest, dataset, subject, experiment.modalities)
+            truth = load_volume(manifest_row(manifest, dataset, subject)["label"])[0]
             brain = volume[0] > 0
             for stride in strides:
                 options = dict(stride=stride, batch_size=batch_size)
@@ -167,15 +183,18 @@ def agreement(run: Path, strides, batch_size: int, config: dict | None, max_volu
                 seconds_float32 = time.perf_counter() - began
                 labels = reference.argmax(axis=0)[brain]
                 row = {"model": name, "dataset": dataset, "subject": subject, "stride": stride,
-                       "brain_voxels": int(brain.sum()), "seconds_float32": seconds_float32}
+                       "brain_voxels": int(brain.sum()), "seconds_float32": seconds_float32,
+                       "dice_float32": mean_tissue_dice(reference, brain, truth)}
                 for variant, extra in variants.items():
                     began = time.perf_counter()
                     probabilities = predict_in_brain_box(volume, brain, networks, card, **options, **extra)[0]
                     row[f"seconds {variant}"] = time.perf_counter() - began
                     row[variant] = float((probabilities.argmax(axis=0)[brain] == labels).mean())
+                    if variant == "default":
+                        row["dice_change"] = mean_tissue_dice(probabilities, brain, truth) - row["dice_float32"]
                 rows.append(row)
                 print(f"{name:<36}{subject:<16}{stride:>6}{row['default']:>10.3%}{row['bf16 biases']:>13.3%}"
-                      f"{seconds_float32:>11.2f}{row['seconds default']:>11.2f}", flush=True)
+                      f"{row['dice_change']:>+9.4f}{seconds_float32:>11.2f}{row['seconds default']:>11.2f}", flush=True)
     if rows:
         summarize_agreement(rows)
     return rows
@@ -191,6 +210,9 @@ def summarize_agreement(rows: list[dict]) -> None:
         before = [r["bf16 biases"] for r in chosen]
         print(f"{model:<36}{stride:>6}{len(chosen):>8}{min(default):>10.3%}{np.mean(default):>10.3%}"
               f"{min(before):>13.3%}{np.mean(before):>14.3%}")
+    changes = np.array([r["dice_change"] for r in rows])
+    print(f"mean tissue Dice, default path minus float32: largest |change| {np.abs(changes).max():.4f}, "
+          f"mean {changes.mean():+.5f} over {len(rows)} volume(s)")
     below = [r for r in rows if r["default"] < AGREEMENT_TARGET]
     print(f"volumes below {AGREEMENT_TARGET:.1%} with the default path: {len(below)} of {len(rows)}"
           + "".join(f"\n  {r['model']} {r['subject']} stride {r['stride']}: {r['default']:.3%}" for r in below))
