@@ -108,3 +108,12 @@ def test_round_weights_keeping_sums_returns_the_module_it_rounds_in_place():
     assert round_weights_keeping_sums(module) is module
     assert torch.equal(module[0].weight, module[0].weight.bfloat16().float())
     assert torch.equal(module[1].module.weight, before)
+
+
+def test_rounding_all_layers_together_equals_rounding_each_alone():
+    torch.manual_seed(4)
+    module = nn.Sequential(nn.Conv3d(2, 4, 3), nn.Conv3d(4, 8, 3), nn.Conv3d(8, 8, 1))
+    expected = [round_keeping_kernel_sums(conv.weight).float() for conv in module]
+    round_weights_keeping_sums(module)
+    for conv, weight in zip(module, expected):
+        assert torch.equal(conv.weight, weight)
