@@ -163,9 +163,9 @@ def inference_networks(networks: nn.ModuleDict, channels_last: bool = False,
     first convolution and head kept in float32 (:func:`dnorm.inference.optimize.float32_ends`) and
     the other convolutions' weights rounded ahead of time so that each kernel's sum of rounding
     errors is about zero (:func:`dnorm.inference.optimize.round_weights_keeping_sums`), and with
-    ``fused`` (bfloat16 on CPU
-    only, see :func:`use_fused_convolutions`) every other convolution run as one oneDNN call with a
-    float32 bias and its activation fused (:func:`dnorm.inference.optimize.fuse_convolutions`).
+    ``fused`` (bfloat16 on CPU only, see :func:`use_fused_convolutions`) every other convolution
+    run as one oneDNN call with a float32 bias and its activation fused
+    (:func:`dnorm.inference.optimize.fuse_convolutions`).
     ``networks`` is left unchanged; the discriminator is dropped. Raises ``ValueError`` if ``pack``
     > 1 and a network cannot be packed (:func:`dnorm.inference.optimize.can_pack`)."""
     kept = nn.ModuleDict({name: networks[name] for name in ("segmenter", "generator") if name in networks})
@@ -174,7 +174,7 @@ def inference_networks(networks: nn.ModuleDict, channels_last: bool = False,
         copy = nn.ModuleDict({name: PackedUNet3D(net, pack) for name, net in copy.items()})
     if channels_last:
         copy = copy.to(memory_format=torch.channels_last_3d)
-    if autocast is not False and autocast is not None:
+    if autocast:  # True or a dtype
         float32_ends(copy)
         round_weights_keeping_sums(copy, torch.bfloat16 if autocast is True else autocast)
     if fused:
